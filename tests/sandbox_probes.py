@@ -1,0 +1,148 @@
+"""Probes for tests/test_sandbox.py: each plays one kind of (mis)behaving student code.
+
+Imported by the zygote (``probe_module="tests.sandbox_probes"``) before any fork.
+"""
+import errno
+import os
+import socket
+import sys
+import time
+
+import numpy as np
+import torch
+
+from grader.wire import ProbeError
+
+
+def echo(student, value=None):
+    return value
+
+
+def call_student(student, target, args=(), kwargs=None):
+    module, name = target.split(".")
+    return getattr(getattr(student, module), name)(*args, **(kwargs or {}))
+
+
+def busy_loop(student):
+    while True:
+        pass
+
+
+def exit_now(student, code=0):
+    os._exit(code)
+
+
+class Boom(BaseException):
+    pass
+
+
+def raise_(student, what="custom"):
+    if what == "SystemExit":
+        sys.exit(3)
+    if what == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    if what == "contract":
+        raise ProbeError("made_masks must return a list of tensors, got dict")
+    raise Boom("boom")
+
+
+def alloc(student, how="bytearray", gb=50):
+    n = int(gb * (1 << 30))
+    data = bytearray(n) if how == "bytearray" else torch.empty(n, dtype=torch.uint8)
+    return len(data)
+
+
+def fork_bomb(student, n=1000):
+    forked = 0
+    for _ in range(n):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(120)
+            os._exit(0)
+        forked += 1
+    return forked
+
+
+def print_flood(student, mb=1024):
+    chunk = b"x" * 1023 + b"\n"
+    for _ in range(mb * 1024):
+        os.write(1, chunk)
+    print("the end")
+    return mb
+
+
+def setsid_grandchild(student, path, delay=1.0):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(delay)
+            with open(path, "w") as f:
+                f.write("escaped")
+        os._exit(0)
+    return os.getpid()
+
+
+def read_file(student, path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+
+
+def list_dir(student, path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+
+
+def whoami(student):
+    return {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
+            "groups": os.getgroups(), "cwd": os.getcwd(), "env": dict(os.environ),
+            "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+            "threads": torch.get_num_threads(), "seed_draw": torch.rand(3).tolist()}
+
+
+def attack(student):
+    """Try the privileged moves a child must not be able to make."""
+    out = {}
+    for name, act in (("kill_parent", lambda: os.kill(os.getppid(), 9)),
+                      ("setuid_root", lambda: os.setuid(0)),
+                      ("connect", lambda: socket.socket().connect(("1.1.1.1", 53)))):
+        try:
+            act()
+            out[name] = "ok"
+        except OSError as exc:
+            out[name] = errno.errorcode.get(exc.errno, str(exc))
+    return out
+
+
+def write_big_file(student, mb=200):
+    with open("big.bin", "wb") as f:
+        for _ in range(mb):
+            f.write(b"\0" * (1 << 20))
+    return mb
+
+
+def return_value(student, what):
+    class MyTensor(torch.Tensor):
+        pass
+
+    class Rigged:
+        def __eq__(self, other):
+            raise AssertionError("__eq__ called")
+        __len__ = __iter__ = __repr__ = __eq__
+
+    values = {"subclass": torch.ones(3).as_subclass(MyTensor), "rigged": Rigged(),
+              "huge": np.zeros(100 << 20, dtype=np.uint8),
+              "tensor": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    return values[what]
+
+
+PROBES = {f.__name__.rstrip("_"): f for f in (
+    echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
+    setsid_grandchild, read_file, list_dir, whoami, attack, write_big_file, return_value)}

@@ -1,0 +1,211 @@
+"""The sandbox: misbehaving "student" code (tests/sandbox_probes.py) vs. the zygote and judge.
+
+One zygote serves the whole module (it must survive every test); a second one without a
+sandbox user covers the non-root code path and the CPU limit.
+"""
+import os
+import pwd
+import shutil
+import stat
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+from grader.sandbox import Sandbox, _live_pids_of
+from grader.wire import Tensor, Unsupported
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (sandbox user)")
+PROBES = "tests.sandbox_probes"
+
+STUDENT = {
+    "probability.py": "def f(x):\n    return x + 1\n\n"
+                      "def bad():\n    return helper()\n\n"
+                      "def helper():\n    raise ValueError('negative probability')\n\n"
+                      "def quit():\n    import os\n    os._exit(0)\n",
+    "made.py": "import torch\n\ndef f(:\n    pass\n",
+    "sampling.py": "import foo\n",
+}
+REFERENCE = {"probability.py": "def f(x):\n    return x + 100\n"}
+
+
+def _tree(files: dict, mode=0o755) -> str:
+    path = tempfile.mkdtemp(prefix="ps1-test-")
+    os.chmod(path, mode)
+    for name, text in files.items():
+        with open(os.path.join(path, name), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(path, name), 0o644)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dirs():
+    made = {"sub": _tree(STUDENT), "ref": _tree(REFERENCE),
+            "secret": _tree({"answers.txt": "42"}), "drop": _tree({}, mode=0o1777)}
+    yield made
+    for path in made.values():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sb(dirs):
+    with Sandbox(dirs["sub"], reference_dir=dirs["ref"], probe_module=PROBES,
+                 protected=[dirs["ref"], dirs["secret"]], memory_mb=500, cpu_seconds=30) as box:
+        box.first_pid = box.proc.pid
+        yield box
+        assert box.proc.pid == box.first_pid and box.proc.poll() is None, "zygote was replaced"
+
+
+@pytest.fixture(scope="module")
+def plain(dirs):
+    """No sandbox user: children keep the judge's uid (the non-root path)."""
+    with Sandbox(dirs["sub"], probe_module=PROBES, user=None, cpu_seconds=1) as box:
+        yield box
+
+
+def test_values_round_trip_through_the_child(sb):
+    out = sb.run("echo", {"value": {"a": np.arange(6.0).reshape(2, 3), "t": (1, "x")}}, timeout=10)
+    assert out.ok, out
+    assert type(out.value["a"]) is Tensor and out.value["a"].dtype == "float64"  # became torch
+    np.testing.assert_array_equal(out.value["a"].array, np.arange(6.0).reshape(2, 3))
+    assert out.value["t"] == (1, "x") and out.cpu_seconds > 0
+
+
+def test_student_and_trusted_reference_calls(sb):
+    call = {"target": "probability.f", "args": [1]}
+    assert sb.run("call_student", call, timeout=10).value == 2
+    assert sb.run("call_student", call, timeout=10, trusted=True).value == 101
+
+
+def test_seed_fixes_the_torch_generator(sb):
+    draw = [sb.run("whoami", {}, timeout=10, seed=s).value["seed_draw"] for s in (1, 1, 2)]
+    assert draw[0] == draw[1] != draw[2]
+
+
+@pytest.mark.parametrize("what,message", [("SystemExit", "SystemExit: 3"),
+                                          ("KeyboardInterrupt", "KeyboardInterrupt"),
+                                          ("custom", "Boom: boom")])
+def test_base_exceptions_are_caught_and_the_next_run_works(sb, what, message):
+    out = sb.run("raise", {"what": what}, timeout=10)
+    assert (out.ok, out.kind, out.message) == (False, "exception", message)
+    assert "(no frames from your code)" in out.traceback
+    assert sb.run("echo", {"value": 1}, timeout=10).value == 1
+
+
+def test_traceback_keeps_only_student_frames(sb):
+    out = sb.run("call_student", {"target": "probability.bad"}, timeout=10)
+    assert out.kind == "exception" and out.message == "ValueError: negative probability"
+    assert "probability.py\", line 5, in bad" in out.traceback and "line 8, in helper" in out.traceback
+    assert "sandbox_probes" not in out.traceback and "zygote" not in out.traceback
+
+
+def test_probe_contract_error_is_sent_as_is(sb):
+    out = sb.run("raise", {"what": "contract"}, timeout=10)
+    assert (out.kind, out.message) == ("contract", "made_masks must return a list of tensors, got dict")
+
+
+@pytest.mark.parametrize("module,message", [
+    ("made", "made.py line 3: SyntaxError: invalid syntax"),
+    ("sampling", "sampling.py line 1: ModuleNotFoundError: No module named 'foo'"),
+    ("pixelcnn", "pixelcnn.py: file not found in your submission")])
+def test_import_errors_name_the_file_and_line(sb, module, message):
+    out = sb.run("call_student", {"target": f"{module}.f"}, timeout=10)
+    assert (out.kind, out.message) == ("import", message)
+
+
+def test_os_exit_gives_no_result(sb):
+    out = sb.run("call_student", {"target": "probability.quit"}, timeout=10)
+    assert out.kind == "no_result" and "os._exit(0)" in out.message
+    assert sb.run("exit_now", {"code": 3}, timeout=10).message.startswith("your code called os._exit(3)")
+
+
+def test_infinite_loop_times_out_and_the_next_run_works(sb):
+    out = sb.run("busy_loop", {}, timeout=1.0)
+    assert (out.kind, out.message) == ("timeout", "timed out after 1.0 s")
+    assert 1.0 <= out.seconds < 5
+    assert sb.run("echo", {"value": "alive"}, timeout=10).value == "alive"
+
+
+@pytest.mark.parametrize("how", ["bytearray", "torch"])
+def test_huge_allocation_is_a_memory_outcome(sb, how):
+    out = sb.run("alloc", {"how": how, "gb": 50}, timeout=20)
+    assert out.kind == "memory" and out.message.startswith("ran out of memory (limit 500 MB)")
+    assert sb.run("alloc", {"how": how, "gb": 0.1}, timeout=20).value == int(0.1 * (1 << 30))
+
+
+def test_cpu_limit(plain):
+    out = plain.run("busy_loop", {}, timeout=20)
+    assert (out.kind, out.message) == ("cpu", "used more than 1 s of CPU time")
+    assert out.seconds < 5
+
+
+def test_output_flood_is_capped_without_hanging(sb):
+    out = sb.run("print_flood", {"mb": 1024}, timeout=60)
+    assert out.ok and out.value == 1024, out
+    assert len(out.output) < 70_000 and "bytes of output omitted" in out.output
+    assert out.output.startswith("xxx") and out.output.rstrip().endswith("the end")
+
+
+def test_oversized_result_and_unsupported_types(sb):
+    out = sb.run("return_value", {"what": "huge"}, timeout=30)  # 100 MB > 64 MiB cap
+    assert out.kind == "bad_output" and "too large" in out.message
+    assert sb.run("return_value", {"what": "subclass"}, timeout=10).value == Unsupported("MyTensor")
+    assert sb.run("return_value", {"what": "rigged"}, timeout=10).value == Unsupported("Rigged")
+    tensor = sb.run("return_value", {"what": "tensor"}, timeout=10).value
+    assert type(tensor) is Tensor and tensor.shape == (2, 3) and tensor.dtype == "float32"
+
+
+def test_file_size_limit(sb):
+    out = sb.run("write_big_file", {"mb": 200}, timeout=30)
+    assert out.kind == "exception" and "File too large" in out.message
+
+
+@pytest.mark.parametrize("box", ["sb", "plain"])
+def test_setsid_grandchild_is_killed_by_the_sweep(request, dirs, box):
+    target = os.path.join(dirs["drop"], f"escaped-{box}")
+    out = request.getfixturevalue(box).run("setsid_grandchild", {"path": target, "delay": 1.0},
+                                           timeout=10)
+    assert out.ok, out
+    time.sleep(1.5)
+    assert not os.path.exists(target)
+
+
+@ROOT_ONLY
+def test_child_runs_as_the_sandbox_user_with_a_clean_process(sb):
+    who = sb.run("whoami", {}, timeout=10).value
+    assert who["uid"] == who["euid"] == pwd.getpwnam("ps1sandbox").pw_uid
+    assert who["groups"] == [] and who["threads"] == 1
+    assert set(who["fds"]) <= {0, 1, 2, 3, 4}  # 4: the listing of /proc/self/fd itself
+    assert set(who["env"]) == {"PATH", "HOME", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LANG"}
+    assert who["cwd"].startswith(sb.scratch_root) and who["env"]["HOME"] == who["cwd"]
+    assert not os.path.exists(who["cwd"]), "scratch dir not removed by the sweep"
+
+
+@ROOT_ONLY
+def test_child_cannot_read_protected_paths(sb, dirs):
+    for path in (dirs["secret"], dirs["ref"]):
+        assert sb.run("list_dir", {"path": path}, timeout=10).value == "EACCES"
+    secret = os.path.join(dirs["secret"], "answers.txt")
+    assert sb.run("read_file", {"path": secret}, timeout=10).value == "EACCES"
+    environ = f"/proc/{sb.proc.pid}/environ"
+    assert sb.run("read_file", {"path": environ}, timeout=10).value == "EACCES"
+    assert not stat.S_IMODE(os.stat(dirs["secret"]).st_mode) & 0o007
+    assert sb.run("read_file", {"path": secret}, timeout=10, trusted=True).value == "42"
+
+
+@ROOT_ONLY
+def test_child_cannot_attack_the_zygote_or_regain_root(sb):
+    result = sb.run("attack", {}, timeout=10).value
+    assert result["kill_parent"] == "EPERM" and result["setuid_root"] == "EPERM"
+    assert result["connect"] != "ok"
+    assert sb.proc.poll() is None
+
+
+@ROOT_ONLY
+def test_fork_bomb_is_contained(sb):
+    out = sb.run("fork_bomb", {"n": 1000}, timeout=20)
+    assert out.ok and out.value < 64, out
+    assert _live_pids_of(sb.uid) == []
+    assert sb.run("echo", {"value": 1}, timeout=10).value == 1
