@@ -1,0 +1,105 @@
+"""Part 2 (hidden): random orderings, multi-layer and non-square MADEs, train/eval, after an
+optimizer step, connectivity, normalisation, known weights."""
+import numpy as np
+
+from grader.autoregressive import check_made
+
+
+def _random_arch(rng, num_inputs, layers, low, high):
+    hidden = [int(h) for h in rng.integers(low, high, size=layers)]
+    return {"num_inputs": num_inputs, "hidden_sizes": hidden,
+            "ordering": rng.permutation(num_inputs)}
+
+
+def test_degrees_random_orderings(submission, check, rng):
+    for _ in range(3):
+        arch = _random_arch(rng, int(rng.integers(5, 12)), 2, 150, 200)
+        ordering, hidden, num_inputs = arch["ordering"], arch["hidden_sizes"], arch["num_inputs"]
+        got = submission.call("made.made_degrees", ordering, hidden)
+        check.that(isinstance(got, list) and len(got) == 3,
+                   "made_degrees must return [input degrees, one tensor per hidden layer]")
+        check.equal(got[0], np.argsort(ordering) + 1, kind="int",
+                    what="input degrees for a random ordering (degree of x_i = 1 + its "
+                         "position in the ordering, i.e. the inverse permutation)")
+        for layer, size in enumerate(hidden, start=1):
+            degrees = check.tensor(got[layer], what=f"hidden layer {layer} degrees",
+                                   shape=(size,), kind="int")
+            check.that(set(degrees.tolist()) == set(range(1, num_inputs)),
+                       f"hidden layer {layer} of {size} units with D = {num_inputs}: degrees "
+                       f"must lie in 1..D-1 and, in a layer this wide, cover every value")
+
+
+def test_masks_random_degrees(submission, expected, check, rng):
+    num_inputs = int(rng.integers(4, 9))
+    degrees = [rng.permutation(num_inputs) + 1]
+    degrees += [rng.integers(1, num_inputs, size=int(rng.integers(3, 12))) for _ in range(2)]
+    got = submission.call("made.made_masks", degrees)
+    want = expected.call("made.made_masks", degrees)
+    check.that(isinstance(got, list) and len(got) == 3,
+               "made_masks must return one mask per weight matrix (2 hidden layers -> 3)")
+    for layer, name in enumerate(["first hidden", "second hidden", "output"]):
+        check.equal(got[layer], want[layer], what=f"{name} mask for random degrees "
+                                                  f"(shape (out, in))")
+
+
+def test_masked_linear_every_call(submission, expected, check, rng):
+    mask, new_mask = ((rng.random((2, 5, 7)) < 0.5)).astype(np.float32)
+    kwargs = dict(target="made.MaskedLinear", init_args=[7, 5, mask],
+                  state={"weight": rng.normal(size=(5, 7)).astype(np.float32),
+                         "bias": rng.normal(size=5).astype(np.float32)},
+                  x=rng.normal(size=(4, 7)).astype(np.float32), new_mask=new_mask)
+    got = submission.run("layer_forward", **kwargs)
+    want = expected.run("layer_forward", **kwargs)
+    check.close(got["first"], want["first"], what="MaskedLinear (7 -> 5) output", atol=1e-5)
+    check.close(got["second"], want["second"], atol=1e-5,
+                what="MaskedLinear output after its mask buffer changed (apply the mask on "
+                     "every call, not once)")
+
+
+def test_made_autoregressive_random_orderings(submission, check, rng):
+    for layers, (low, high) in [(1, (4, 12)), (2, (5, 20)), (3, (3, 9))]:
+        arch = _random_arch(rng, int(rng.integers(4, 10)), layers, low, high)
+        for mode in ("train", "eval"):
+            for step in (False, True):
+                dep = submission.run("made_dependencies", arch=arch, mode=mode,
+                                     optimizer_step=step, seed=int(rng.integers(2**31)))
+                check_made(dep, arch["ordering"], connectivity=False,
+                           context=f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}) with a "
+                                   f"random ordering, {mode} mode"
+                                   + (", after an optimizer step" if step else ""))
+
+
+def test_made_connectivity(submission, check, rng):
+    for layers in (1, 2):
+        arch = _random_arch(rng, int(rng.integers(4, 8)), layers, 200, 260)
+        dep = submission.run("made_dependencies", arch=arch, seed=int(rng.integers(2**31)))
+        check_made(dep, arch["ordering"], connectivity=True,
+                   context=f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}), random ordering")
+
+
+def test_made_sums_to_one(submission, check, rng):
+    arch = _random_arch(rng, int(rng.integers(6, 11)), 2, 8, 24)
+    for sharpen in (1.0, 4.0):
+        log_total = submission.run("made_total_probability", arch=arch, sharpen=sharpen,
+                                   seed=int(rng.integers(2**31)))
+        total = float(np.exp(check.tensor(log_total, what="log total probability", shape=())))
+        check.that(abs(total - 1.0) < 1e-9,
+                   f"sum of p(x) over all 2^{arch['num_inputs']} binary x is {total:.6f}, not 1 "
+                   f"(weights x{sharpen}): the model is not a normalised autoregressive model")
+
+
+def test_made_known_weights_likelihood(submission, expected, check, rng):
+    arch = _random_arch(rng, 7, 2, 5, 12)
+    sizes = [7, *arch["hidden_sizes"], 7]
+    masks = expected.call("made.made_masks", expected.call(
+        "made.made_degrees", arch["ordering"], arch["hidden_sizes"]))
+    state = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        state[f"layers.{i}.weight"] = rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)
+        state[f"layers.{i}.bias"] = rng.normal(size=n_out) * 0.1
+        state[f"layers.{i}.mask"] = masks[i].array
+    x = (rng.random((6, 7)) < 0.5).astype(np.float64)
+    kwargs = dict(model="made", arch=arch, state=state, x=x)
+    got = submission.run("model_logits", **kwargs)
+    want = expected.run("model_logits", **kwargs)
+    check.close(got, want, what="MADE logits with known weights and masks loaded", atol=1e-8)

@@ -1,0 +1,61 @@
+"""Part 3 (hidden): other kernel sizes, masks applied on every call, train mode, after an
+optimizer step, batch independence and known weights."""
+import numpy as np
+
+from grader.autoregressive import check_pixelcnn
+
+
+def test_causal_conv_mask_sizes(submission, expected, check, rng):
+    for kernel_size in (1, 7, int(rng.choice([9, 11]))):
+        for mask_type in ("A", "B"):
+            got = submission.call("pixelcnn.causal_conv_mask", kernel_size, mask_type)
+            want = expected.call("pixelcnn.causal_conv_mask", kernel_size, mask_type)
+            check.tensor(got, what=f"causal_conv_mask({kernel_size}, {mask_type!r})",
+                         shape=(kernel_size, kernel_size), kind="float")
+            check.equal(got, want, what=f"causal_conv_mask({kernel_size}, {mask_type!r})")
+
+
+def test_masked_conv_every_call(submission, expected, check, rng):
+    kernel = int(rng.choice([3, 5]))
+    mask, new_mask = (rng.random((2, kernel, kernel)) < 0.5).astype(np.float32)
+    kwargs = dict(target="pixelcnn.MaskedConv2d", init_args=[3, 4, kernel, "A"],
+                  state={"weight": rng.normal(size=(4, 3, kernel, kernel)).astype(np.float32),
+                         "bias": rng.normal(size=4).astype(np.float32), "mask": mask},
+                  x=rng.normal(size=(2, 3, 6, 7)).astype(np.float32), new_mask=new_mask)
+    got = submission.run("layer_forward", **kwargs)
+    want = expected.run("layer_forward", **kwargs)
+    check.close(got["first"], want["first"], atol=1e-5,
+                what=f"MaskedConv2d(3, 4, {kernel}, 'A') output with a given mask")
+    check.close(got["second"], want["second"], atol=1e-5,
+                what="MaskedConv2d output after its mask buffer changed (apply the mask on "
+                     "every call, not once)")
+
+
+def test_pixelcnn_train_mode_and_after_step(submission, check, rng):
+    arch = {"channels": int(rng.integers(6, 12)), "num_layers": int(rng.integers(2, 4)),
+            "kernel_size": 7, "hidden_kernel_size": 3}
+    height, width = int(rng.integers(5, 8)), int(rng.integers(5, 8))
+    for mode, step in (("train", False), ("train", True), ("eval", True)):
+        dep = submission.run("pixelcnn_dependencies", arch=arch, height=height, width=width,
+                             mode=mode, optimizer_step=step, seed=int(rng.integers(2**31)))
+        check_pixelcnn(dep, context=f"PixelCNN on {height}x{width}, {mode} mode"
+                                    + (", after an optimizer step" if step else ""))
+
+
+def test_pixelcnn_known_weights_likelihood(submission, expected, check, rng):
+    channels, layers = 4, 2
+    arch = {"channels": channels, "num_layers": layers, "kernel_size": 7, "hidden_kernel_size": 3}
+    shapes = {"input_conv": (channels, 1, 7, 7), "head": (channels, channels, 1, 1),
+              "output": (1, channels, 1, 1)}
+    shapes.update({f"hidden.{i}": (channels, channels, 3, 3) for i in range(layers)})
+    state = {}
+    for name, shape in shapes.items():
+        fan_in = int(np.prod(shape[1:]))
+        state[f"{name}.weight"] = rng.normal(size=shape) / np.sqrt(fan_in)
+        state[f"{name}.bias"] = rng.normal(size=shape[0]) * 0.1
+    x = (rng.random((3, 1, 6, 5)) < 0.5).astype(np.float64)
+    kwargs = dict(model="pixelcnn", arch=arch, state=state, x=x)
+    got = submission.run("model_logits", **kwargs)
+    want = expected.run("model_logits", **kwargs)
+    check.close(got, want, what="PixelCNN logits with known weights loaded (its own masks)",
+                atol=1e-8)
