@@ -18,6 +18,7 @@ import selectors
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -92,12 +93,20 @@ def ensure_user(name: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+_SHARED = {"/", "/tmp", "/var/tmp", "/dev/shm", "/home", "/root", "/usr", "/var", "/etc", "/work"}
+
+
 def protect(paths, gid: int) -> None:
-    """Make each path unreadable to the sandbox user: no 'other' bits, no sandbox group."""
+    """Make each path unreadable to the sandbox user: no 'other' bits, no sandbox group.
+    Shared directories (/tmp and other sticky or system ones) are never touched: closing them
+    would break every other user of the machine; protect the file inside them instead."""
     for path in paths:
         if not os.path.exists(path):
             continue
         st = os.stat(path)
+        if os.path.realpath(path) in _SHARED or (os.path.isdir(path) and st.st_mode & stat.S_ISVTX):
+            warnings.warn(f"not closing shared directory {path} to the sandbox user")
+            continue
         mask = 0o007 | (0o070 if st.st_gid == gid else 0)
         if st.st_mode & mask:
             os.chmod(path, st.st_mode & 0o7777 & ~mask)

@@ -192,6 +192,7 @@ def _error(exc: BaseException, directory: str) -> dict:
 def _child(cfg: dict, sock: socket.socket, raw: bytes, res_w: int, out_w: int,
            scratch: str, trusted: bool, probes) -> None:
     os.setsid()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the zygote ignores it
     sock.detach()  # its fd is closed below; never let the object close a reused number
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)

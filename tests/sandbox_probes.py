@@ -107,6 +107,18 @@ def whoami(student):
             "threads": torch.get_num_threads(), "seed_draw": torch.rand(3).tolist()}
 
 
+def memstat(student):
+    """Resident memory of this child: total (shares the zygote's pages) and private."""
+    out = {}
+    for name in ("/proc/self/status", "/proc/self/smaps_rollup"):
+        with open(name) as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmHWM", "VmRSS", "Pss", "Private_Clean", "Private_Dirty"):
+                    out[key] = int(rest.split()[0])
+    return out
+
+
 def attack(student):
     """Try the privileged moves a child must not be able to make."""
     out = {}
@@ -145,4 +157,4 @@ def return_value(student, what):
 
 PROBES = {f.__name__.rstrip("_"): f for f in (
     echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
-    setsid_grandchild, read_file, list_dir, whoami, attack, write_big_file, return_value)}
+    setsid_grandchild, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value)}

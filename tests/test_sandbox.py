@@ -13,11 +13,15 @@ import time
 import numpy as np
 import pytest
 
+from grader.loader import StudentImportError, StudentModules
 from grader.sandbox import Sandbox, _live_pids_of
 from grader.wire import Tensor, Unsupported
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (sandbox user)")
 PROBES = "tests.sandbox_probes"
+# Not the grader's ps1sandbox: a sweep kills every process of its user, so a grading run on
+# the same machine (another terminal, CI) and these tests must not share one.
+TEST_USER = "ps1sbtest"
 
 STUDENT = {
     "probability.py": "def f(x):\n    return x + 1\n\n"
@@ -52,6 +56,7 @@ def dirs():
 @pytest.fixture(scope="module")
 def sb(dirs):
     with Sandbox(dirs["sub"], reference_dir=dirs["ref"], probe_module=PROBES,
+                 user=TEST_USER if os.geteuid() == 0 else None,
                  protected=[dirs["ref"], dirs["secret"]], memory_mb=500, cpu_seconds=30) as box:
         box.first_pid = box.proc.pid
         yield box
@@ -175,7 +180,7 @@ def test_setsid_grandchild_is_killed_by_the_sweep(request, dirs, box):
 @ROOT_ONLY
 def test_child_runs_as_the_sandbox_user_with_a_clean_process(sb):
     who = sb.run("whoami", {}, timeout=10).value
-    assert who["uid"] == who["euid"] == pwd.getpwnam("ps1sandbox").pw_uid
+    assert who["uid"] == who["euid"] == pwd.getpwnam(TEST_USER).pw_uid
     assert who["groups"] == [] and who["threads"] == 1
     assert set(who["fds"]) <= {0, 1, 2, 3, 4}  # 4: the listing of /proc/self/fd itself
     assert set(who["env"]) == {"PATH", "HOME", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LANG"}
@@ -196,6 +201,15 @@ def test_child_cannot_read_protected_paths(sb, dirs):
 
 
 @ROOT_ONLY
+def test_protect_never_closes_shared_directories(dirs):
+    from grader.sandbox import protect
+    before = os.stat("/tmp").st_mode
+    with pytest.warns(UserWarning, match="shared directory"):
+        protect(["/tmp", dirs["drop"]], gid=12345)
+    assert os.stat("/tmp").st_mode == before
+
+
+@ROOT_ONLY
 def test_child_cannot_attack_the_zygote_or_regain_root(sb):
     result = sb.run("attack", {}, timeout=10).value
     assert result["kill_parent"] == "EPERM" and result["setuid_root"] == "EPERM"
@@ -209,3 +223,17 @@ def test_fork_bomb_is_contained(sb):
     assert out.ok and out.value < 64, out
     assert _live_pids_of(sb.uid) == []
     assert sb.run("echo", {"value": 1}, timeout=10).value == 1
+
+
+def test_loader_in_process_shares_one_module_per_file(tmp_path):
+    (tmp_path / "probability.py").write_text("def f(x):\n    return x + 1\n")
+    (tmp_path / "made.py").write_text("from .probability import f\nimport probability\n"
+                                      "SAME = probability.f is f\n")
+    (tmp_path / "training.py").write_text("import os\nraise SystemExit(2)\n")
+    student = StudentModules(tmp_path, package="loader_test_pkg")
+    assert student.made.SAME and student.probability.f(1) == 2
+    with pytest.raises(StudentImportError, match=r"^training.py line 2: SystemExit: 2$") as info:
+        student.training
+    assert 'training.py", line 2' in info.value.traceback
+    with pytest.raises(AttributeError):
+        student.os
