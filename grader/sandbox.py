@@ -190,7 +190,8 @@ class Sandbox:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.scratch_root,
                "TMPDIR": self.scratch_root, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         log_path = os.path.join(self.scratch_root, "zygote.log")
-        with open(log_path, "ab") as log:
+        # 0600: the run dirs sit beside it and grader tracebacks are not for students.
+        with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             self.proc = subprocess.Popen(
                 [self.python, "-I", "-c", _BOOT.format(root=ROOT), json.dumps(cfg)],
                 pass_fds=[child.fileno()], env=env, cwd=self.scratch_root,
