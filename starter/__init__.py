@@ -1,0 +1,1 @@
+"""Your solutions to PS1. Implement every function that raises NotImplementedError."""

@@ -1,0 +1,98 @@
+"""Part 2: MADE, the Masked Autoencoder for Distribution Estimation.
+
+Germain, Gregor, Murray & Larochelle, "MADE: Masked Autoencoder for Distribution
+Estimation", ICML 2015 (https://arxiv.org/abs/1502.03509).
+
+Every unit gets a *degree*. Input i has degree m(i) = its 1-based position in the ordering;
+a hidden unit with degree k may see inputs of degree <= k; the output for variable d may see
+only hidden units of degree < m(d). With D = 3, natural ordering and hidden degrees (1, 2, 1, 2):
+
+    inputs   x1 x2 x3          hidden mask (>=)      output mask (>)
+    degrees   1  2  3          rows: hidden units    rows: outputs, cols: hidden
+                               cols: inputs          degree 1 2 1 2
+    hidden    1 2 1 2          k=1:  1 0 0           d=1:   0 0 0 0   (p(x1) is a constant)
+                               k=2:  1 1 0           d=2:   1 0 1 0
+                               k=1:  1 0 0           d=3:   1 1 1 1
+                               k=2:  1 1 0
+
+so output d depends exactly on the inputs that come before it in the ordering.
+"""
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def made_degrees(ordering: torch.Tensor, hidden_sizes: Sequence[int],
+                 generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Degrees of the input units and of every hidden layer.
+
+    Args:
+        ordering: (D,) permutation of 0..D-1; ordering[k] is the variable generated k-th.
+        hidden_sizes: number of units of each hidden layer.
+        generator: None for deterministic degrees (cycle through 1..D-1 so that every degree
+            appears once a layer has at least D-1 units); a torch.Generator to draw each
+            hidden degree uniformly from [min degree of the previous layer, D-1] (MADE paper).
+
+    Returns:
+        [input degrees (D,), hidden degrees (H_1,), ..., (H_L,)], int64 tensors. Input degree
+        of variable ordering[k] is k + 1 (values 1..D); hidden degrees lie in 1..D-1.
+    """
+    raise NotImplementedError("Part 2a: implement made_degrees")
+
+
+def made_masks(degrees: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """One (out_features, in_features) mask of 0s and 1s per weight matrix.
+
+    Args:
+        degrees: the output of `made_degrees`: [input degrees, hidden degrees ...].
+
+    Returns:
+        L + 1 float masks for L hidden layers: hidden layer l connects unit k to unit j of the
+        layer below iff m_l(k) >= m_{l-1}(j); the output layer (one output per input, with the
+        input's degree) connects output d to hidden unit k iff m(d) > m_L(k).
+    """
+    raise NotImplementedError("Part 2b: implement made_masks")
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask on every call."""
+
+    def __init__(self, in_features: int, out_features: int, mask: torch.Tensor):
+        super().__init__(in_features, out_features)
+        self.register_buffer("mask", mask.float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_features) -> (B, out_features), using weight * mask (never the raw weight)."""
+        raise NotImplementedError("Part 2c: implement MaskedLinear.forward")
+
+
+class MADE(nn.Module):
+    """MADE for D binary variables: logits of p(x_d | x_<d) for every d in one pass.
+
+    Args:
+        num_inputs: D.
+        hidden_sizes: sizes of the hidden layers (ReLU between layers).
+        ordering: (D,) permutation, ordering[k] = variable generated k-th; natural by default.
+        generator: passed to `made_degrees` (None: deterministic degrees).
+    """
+
+    def __init__(self, num_inputs: int, hidden_sizes: Sequence[int],
+                 ordering: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if ordering is None:
+            ordering = torch.arange(num_inputs)
+        self.register_buffer("ordering", torch.as_tensor(ordering, dtype=torch.long).clone())
+        masks = made_masks(made_degrees(self.ordering, hidden_sizes, generator))
+        sizes = [num_inputs, *hidden_sizes, num_inputs]
+        self.layers = nn.ModuleList(
+            MaskedLinear(n_in, n_out, mask)
+            for n_in, n_out, mask in zip(sizes[:-1], sizes[1:], masks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D) binary inputs -> (B, D) logits of p(x_d = 1 | x_<d)."""
+        for layer in self.layers[:-1]:
+            x = F.relu(layer(x))
+        return self.layers[-1](x)
