@@ -1,45 +1,35 @@
-"""Command line: python -m grader {grade,record} ... (see README)."""
+"""python -m grader COMMAND ...: grade, record, build, gradescope, audit, batch (see README).
+
+Command NAME lives in a module with `add_NAME_arguments(parser)` and `run_NAME(args) -> int`;
+modules are imported only to build the parser, so none may import torch at module level.
+"""
 import argparse
+import importlib
 import sys
-from pathlib import Path
 
-from . import ROOT
-
-
-def _grade(args) -> int:
-    from . import judge, manifest
-    final = judge.grade(Path(args.path), Path(args.json), mode=args.mode)
-    print(judge.table(final, manifest.load()))
-    print(f"Results written to {args.json}")
-    return 0
-
-
-def _record(args) -> int:
-    """Record the public tests' expected values from the reference (for the student release)."""
-    from . import judge, plugin
-    from .submission import Cached, InProcess
-    session = plugin.in_process_session(ROOT / "reference", expected="reference")
-    code, log = judge.run_tests(session, [ROOT / "tests_public"])
-    if code != 0:
-        print(log, file=sys.stderr)
-        print("the reference fails public tests; nothing recorded", file=sys.stderr)
-        return 1
-    session.expected.save(plugin.RECORDED)
-    print(f"recorded {len(session.expected.answers)} expected values in {plugin.RECORDED}")
-    return 0
+COMMANDS = {
+    "grade": ("grader.commands", "grade a zip or folder (default: reference/)"),
+    "record": ("grader.commands", "record the public tests' expected values (staff)"),
+    "build": ("grader.build", "write dist/autograder.zip and dist/student.zip"),
+    "gradescope": ("grader.gradescope", "run an autograder zip as Gradescope would"),
+    "audit": ("grader.audit", "mutants, correct variants, malicious submissions, determinism"),
+    "batch": ("grader.batch", "grade a folder of submissions to a CSV"),
+}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    grade = commands.add_parser("grade", help="grade a zip or folder (default: reference)")
-    grade.add_argument("path", nargs="?", default=str(ROOT / "reference"))
-    grade.add_argument("--json", default="results.json", help="where to write results.json")
-    grade.add_argument("--mode", choices=("sandbox", "inprocess"), default="sandbox",
-                       help="inprocess imports the submission into the judge (debugging only)")
-    grade.set_defaults(run=_grade)
-    record = commands.add_parser("record", help="record public expected values (staff)")
-    record.set_defaults(run=_record)
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, summary) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command not built yet
+        sub = commands.add_parser(name, help=summary, description=summary)
+        getattr(module, f"add_{name}_arguments")(sub)
+        sub.set_defaults(run=getattr(module, f"run_{name}"))
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -28,17 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from grader import wire
+from grader.users import SandboxError, claimed_user, ensure_user, protect
 from grader.zygote import recv_msg, send_msg
 
-SANDBOX_USER = "ps1sandbox"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KINDS = {"exception", "contract", "import", "timeout", "crash", "memory", "cpu",
          "bad_output", "no_result"}
 _BOOT = "import sys; sys.path.insert(0, {root!r}); from grader.zygote import main; main(sys.argv[1:])"
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself could not be set up or died (a grader problem, not the student's)."""
 
 
 @dataclass
@@ -72,44 +68,6 @@ class _Capped:
         middle = f"\n... [{skipped} bytes of output omitted] ...\n" if skipped else ""
         return (self.head.decode("utf-8", "replace") + middle
                 + self.tail.decode("utf-8", "replace"))
-
-
-def ensure_user(name: str) -> tuple[int, int]:
-    """(uid, gid) of ``name``, creating a system user without home or shell if needed."""
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        cmd = ["useradd", "--system", "--no-create-home", "--user-group",
-               "--shell", "/usr/sbin/nologin", name]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True)
-        except FileNotFoundError:
-            raise SandboxError("useradd not found: cannot create the sandbox user") from None
-        if done.returncode not in (0, 9):  # 9: created concurrently by someone else
-            raise SandboxError(f"useradd {name} failed: {done.stderr.strip()}")
-        entry = pwd.getpwnam(name)
-    if entry.pw_uid == 0 or entry.pw_uid == os.geteuid():
-        raise SandboxError(f"sandbox user {name} must be an unprivileged, separate user")
-    return entry.pw_uid, entry.pw_gid
-
-
-_SHARED = {"/", "/tmp", "/var/tmp", "/dev/shm", "/home", "/root", "/usr", "/var", "/etc", "/work"}
-
-
-def protect(paths, gid: int) -> None:
-    """Make each path unreadable to the sandbox user: no 'other' bits, no sandbox group.
-    Shared directories (/tmp and other sticky or system ones) are never touched: closing them
-    would break every other user of the machine; protect the file inside them instead."""
-    for path in paths:
-        if not os.path.exists(path):
-            continue
-        st = os.stat(path)
-        if os.path.realpath(path) in _SHARED or (os.path.isdir(path) and st.st_mode & stat.S_ISVTX):
-            warnings.warn(f"not closing shared directory {path} to the sandbox user")
-            continue
-        mask = 0o007 | (0o070 if st.st_gid == gid else 0)
-        if st.st_mode & mask:
-            os.chmod(path, st.st_mode & 0o7777 & ~mask)
 
 
 def _rmtree(path: str) -> None:
@@ -155,8 +113,10 @@ class Sandbox:
         self.output_cap, self.result_cap = output_cap, result_cap
         self.limits = {"fsize_mb": fsize_mb, "nofile": nofile, "nproc": nproc}
         self.protected = [os.path.realpath(p) for p in protected]
-        if user == "auto":
-            user = SANDBOX_USER if os.geteuid() == 0 else None
+        self._claim = None
+        if user == "auto":  # as root: a user no concurrent grading run holds (see users.py)
+            self._claim = claimed_user() if os.geteuid() == 0 else None
+            user = None
         if user and os.geteuid() != 0:
             raise SandboxError("running children as another user needs root")
         self.user = user
@@ -168,6 +128,8 @@ class Sandbox:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Sandbox":
+        if self._claim is not None:
+            self.user = self._claim.__enter__()
         if self.user:
             self.uid, self.gid = ensure_user(self.user)
             protect(self.protected, self.gid)
@@ -253,6 +215,9 @@ class Sandbox:
         if self.scratch_root:
             _rmtree(self.scratch_root)
             self.scratch_root = None
+        if self._claim is not None:
+            self._claim.__exit__(None, None, None)
+            self._claim = None
 
     # ------------------------------------------------------------------ cleaning up
     def _kill_user(self, deadline: float = 5.0) -> None:

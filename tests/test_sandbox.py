@@ -202,7 +202,7 @@ def test_child_cannot_read_protected_paths(sb, dirs):
 
 @ROOT_ONLY
 def test_protect_never_closes_shared_directories(dirs):
-    from grader.sandbox import protect
+    from grader.users import protect
     before = os.stat("/tmp").st_mode
     with pytest.warns(UserWarning, match="shared directory"):
         protect(["/tmp", dirs["drop"]], gid=12345)
