@@ -1,7 +1,7 @@
 """python -m grader COMMAND ...: grade, record, build, gradescope, audit, batch (see README).
 
-Command NAME lives in a module with `add_NAME_arguments(parser)` and `run_NAME(args) -> int`;
-modules are imported only to build the parser, so none may import torch at module level.
+Command NAME lives in a module with `add_NAME_arguments(parser)` and `run_NAME(args) -> int`.
+Only the module of the command being run is imported (none may import torch at module level).
 """
 import argparse
 import importlib
@@ -18,18 +18,16 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module_name, summary) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a command not built yet
         sub = commands.add_parser(name, help=summary, description=summary)
-        getattr(module, f"add_{name}_arguments")(sub)
-        sub.set_defaults(run=getattr(module, f"run_{name}"))
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            getattr(module, f"add_{name}_arguments")(sub)
+            sub.set_defaults(run=getattr(module, f"run_{name}"))
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -12,7 +12,6 @@ not a new probe.
 import time
 
 import torch
-import torch._dynamo  # noqa: F401  the first optimizer.step() imports it (~2 s): pay once, pre-fork
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -81,7 +80,9 @@ def layer_forward(student, target: str, init_args, state, x, new_mask=None):
     first = layer(x)
     if new_mask is None:
         return {"first": first}
-    _load(layer, {"mask": new_mask})
+    # Reload the weights with the new mask: masking `weight.data` in place on every call is
+    # correct (masks never change in a real model) but loses the entries the old mask zeroed.
+    _load(layer, {**state, "mask": new_mask})
     return {"first": first, "second": layer(x)}
 
 
@@ -97,11 +98,14 @@ def _build(student, model: str, arch: dict) -> nn.Module:
 
 
 def _sgd_step(model: nn.Module, x: torch.Tensor, lr: float = 0.5):
-    """One optimizer step on a known-good loss (a stale or init-only mask shows up after it)."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    optimizer.zero_grad()
+    """One SGD step on a known-good loss (a stale or init-only mask shows up after it).
+    By hand: torch.optim's first step() imports torch._dynamo (~2 s, ~70 MB per worker)."""
+    model.zero_grad()
     known_good_nll(model(x), x).mean().backward()
-    optimizer.step()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter -= lr * parameter.grad
 
 
 def _prepare(student, model, arch, seed, mode, optimizer_step, example_shape):

@@ -49,6 +49,7 @@ class InProcess(_Interface):
         import torch
         from . import probes
         arguments = wire.decode(wire.encode(kwargs), tensors="torch")
+        torch.set_num_threads(1)  # as in the sandboxed worker: same numbers, no oversubscription
         torch.manual_seed(0)
         value = probes.PROBES[probe](self.student, **arguments)
         return wire.decode(wire.encode(value))

@@ -19,7 +19,7 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
     start = int(rng.integers(0, 9000))
     for model, masks in (("made", made_masks(expected, [24])),
                          ("pixelcnn", pixelcnn_masks(expected, 1))):
-        kwargs = dict(model=model, masks=masks, data=load_bits("test")[start:start + count],
+        kwargs = dict(model=model, masks=masks, data=load_bits("test", start + count)[start:],
                       batch_size=int(rng.integers(30, 90)), seed=int(rng.integers(2**31)),
                       channels=4)
         got = submission.run("evaluate", **kwargs)
@@ -35,8 +35,8 @@ def test_train_timed(submission, expected, check, model):
     config = dict(TIMED[model])
     margin, train, heldout = config.pop("margin"), config.pop("train"), config.pop("heldout")
     masks = made_masks(expected, [256]) if model == "made" else pixelcnn_masks(expected, 2)
-    kwargs = dict(model=model, masks=masks, train=load_bits("train")[:train],
-                  heldout=load_bits("valid")[:heldout], seed=0, **config)
+    kwargs = dict(model=model, masks=masks, train=load_bits("train", train),
+                  heldout=load_bits("valid", heldout), seed=0, **config)
     reference = expected.run("train_timed", **kwargs)
     got = submission.run("train_timed", **kwargs)
     threshold = reference["heldout_nll"] * (1 + margin)

@@ -19,7 +19,7 @@ def pixelcnn_masks(expected, layers):
 
 
 def test_evaluate_mean_nll(submission, expected, check):
-    kwargs = dict(model="made", masks=made_masks(expected, [16]), data=load_bits("valid")[:300],
+    kwargs = dict(model="made", masks=made_masks(expected, [16]), data=load_bits("valid", 300),
                   batch_size=64, seed=0)
     got = submission.run("evaluate", **kwargs)
     want = expected.run("evaluate", **kwargs)
@@ -31,7 +31,7 @@ def test_evaluate_mean_nll(submission, expected, check):
 
 def _smoke(submission, check, model, masks, steps, **extra):
     result = submission.run("train_timed", model=model, masks=masks,
-                            train=load_bits("train")[:512], heldout=load_bits("valid")[:64],
+                            train=load_bits("train", 512), heldout=load_bits("valid", 64),
                             steps=steps, batch_size=32, lr=3e-3, seed=0, **extra)
     losses = result["losses"]
     check.that(isinstance(losses, list) and len(losses) == steps,
