@@ -4,6 +4,7 @@ only the five modules, and list the problems found, each as one line a student c
 Nothing here imports or runs student code. Zip members are read as bytes: no symlinks, no
 absolute or `..` paths, size caps before anything is written.
 """
+import ast
 import shutil
 import stat
 import zipfile
@@ -53,6 +54,13 @@ def _check_source(name: str, data: bytes, problems: list[str]) -> bool:
     except UnicodeDecodeError as exc:
         problems.append(f"{name} is not valid UTF-8 (byte {exc.start}): save it as UTF-8")
         return False
+    try:  # parsing only (nothing runs); staged anyway so each test shows the error too
+        ast.parse(data, name)
+    except SyntaxError as exc:
+        problems.append(f"{name} line {exc.lineno}: SyntaxError: {exc.msg}; fix it (every test "
+                        f"that uses {name} scores 0)")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        problems.append(f"{name} cannot be parsed ({type(exc).__name__}); simplify the code")
     return True
 
 
@@ -64,6 +72,9 @@ def _from_zip(path: Path, problems: list[str]) -> dict:
         return {}
     candidates, total = {}, 0
     with archive:
+        if not archive.infolist():
+            problems.append("the zip is empty: put your five modules in it "
+                            "(python make_submission.py writes submission.zip)")
         for info in archive.infolist():
             member = PurePosixPath(info.filename)
             mode = info.external_attr >> 16
@@ -74,6 +85,10 @@ def _from_zip(path: Path, problems: list[str]) -> dict:
                 problems.append(f"refused {info.filename}: symbolic links are not allowed")
                 continue
             if info.is_dir() or member.name not in WANTED or "__MACOSX" in member.parts:
+                if not info.is_dir() and info.file_size > MAX_MODULE_BYTES:
+                    problems.append(f"ignored {info.filename} ({info.file_size >> 20} MB): only "
+                                    f"the five modules are graded; do not upload data or "
+                                    f"checkpoints")
                 continue
             total += info.file_size
             if info.file_size > MAX_MODULE_BYTES or total > MAX_UPLOAD_BYTES:

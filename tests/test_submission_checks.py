@@ -1,0 +1,208 @@
+"""Bad uploads at the intake (what the judge writes before any student code runs, and keeps as
+the first test of the final results.json) and make_submission.py's checks and refusals. Fast:
+no grading run here; tests/test_release.py sends a hostile zip through the Gradescope path."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import STUDENT_MODULES, intake, manifest, results, submit
+from grader.results import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTER = ROOT / "starter"
+MODULES = [f"{m}.py" for m in STUDENT_MODULES]
+
+
+def starter_files() -> dict:
+    return {name: (STARTER / name).read_bytes() for name in MODULES}
+
+
+def make_zip(path: Path, files: dict, prefix: str = "") -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(prefix + name, data)
+    return path
+
+
+def staged_results(upload: Path, tmp_path: Path):
+    """Stage like the judge and build the provisional results.json the judge writes."""
+    staged = intake.stage(upload, tmp_path / "staged")
+    final = results.build(manifest.load(), {}, intake_problems=staged.problems,
+                          not_run_message="not run (grading did not finish)")
+    results.write(final, tmp_path / "out" / "results.json")
+    final = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert validate(final) == []
+    assert len(final["tests"]) >= len(manifest.load().tests)
+    return staged, final
+
+
+def first_message(final) -> str:
+    first = final["tests"][0]
+    assert first["name"] == results.INTAKE_NAME and first["status"] == "failed"
+    assert first["visibility"] == "visible"
+    return first["output"]
+
+
+def test_empty_zip(tmp_path):
+    upload = make_zip(tmp_path / "empty.zip", {})
+    staged, final = staged_results(upload, tmp_path)
+    assert "the zip is empty" in first_message(final)
+    assert not staged.found
+
+
+def test_wrapping_folder_is_graded_normally(tmp_path):
+    files = starter_files()
+    files["__init__.py"] = b""
+    upload = make_zip(tmp_path / "wrapped.zip", files, prefix="my_ps1/starter/")
+    staged, final = staged_results(upload, tmp_path)
+    assert staged.problems == [] and final["tests"][0]["name"] != results.INTAKE_NAME
+    assert sorted(p.name for p in staged.directory.iterdir()) == sorted(MODULES)
+
+
+def test_missing_module(tmp_path):
+    files = starter_files()
+    del files["made.py"]
+    _, final = staged_results(make_zip(tmp_path / "missing.zip", files), tmp_path)
+    assert "made.py is missing" in first_message(final)
+
+
+def test_syntax_error(tmp_path):
+    files = starter_files()
+    files["sampling.py"] = b"import torch\n\ndef sample_pixels(:\n    pass\n"
+    staged, final = staged_results(make_zip(tmp_path / "syntax.zip", files), tmp_path)
+    assert "sampling.py line 3: SyntaxError" in first_message(final)
+    assert (staged.directory / "sampling.py").exists()  # staged: each test shows the error too
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_dotdot_and_symlink_refused_nothing_written_outside(tmp_path):
+    files = starter_files()
+    upload = tmp_path / "evil.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        archive.writestr("../../escaped.py", "x = 1\n")
+        archive.writestr("/abs/made.py", "x = 1\n")
+        link = zipfile.ZipInfo("made.py")
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, "/etc/passwd")
+    staged, final = staged_results(upload, tmp_path / "deep" / "er")
+    message = first_message(final)
+    assert "refused ../../escaped.py" in message and "refused /abs/made.py" in message
+    assert "symbolic links are not allowed" in message
+    assert not list(tmp_path.rglob("escaped.py"))
+    assert (staged.directory / "made.py").read_bytes() == files["made.py"]  # the real file
+
+
+def test_200_mb_members(tmp_path):
+    """Declared huge, deflated small: nothing near 200 MB touches the disk."""
+    files = starter_files()
+    upload = tmp_path / "huge.zip"
+    with zipfile.ZipFile(upload, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            if name != "training.py":
+                archive.writestr(name, data)
+        for name in ("training.py", "checkpoint.pt"):
+            with archive.open(name, "w", force_zip64=True) as member:
+                for _ in range(200):
+                    member.write(b"#" * (1 << 20))
+    assert upload.stat().st_size < 5 << 20
+    staged, final = staged_results(upload, tmp_path)
+    message = first_message(final)
+    assert "training.py is 200 MB, over the 1 MB limit" in message
+    assert "ignored checkpoint.pt (200 MB)" in message
+    assert sum(p.stat().st_size for p in staged.directory.iterdir()) < 1 << 20
+
+
+def test_non_utf8_source(tmp_path):
+    files = starter_files()
+    files["probability.py"] = "# Grüße\n".encode("latin-1") + files["probability.py"]
+    _, final = staged_results(make_zip(tmp_path / "latin1.zip", files), tmp_path)
+    assert "probability.py is not valid UTF-8" in first_message(final)
+
+
+# ----------------------------------------------------------------- make_submission.py checks
+@pytest.fixture
+def work(tmp_path):
+    folder = tmp_path / "starter"
+    shutil.copytree(STARTER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def test_clean_starter_passes_the_checks(work):
+    refusals, warnings = submit.check(work, imports=False)
+    assert refusals == [] and warnings == []
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda d: (d / "made.py").unlink(), "starter/made.py is missing"),
+    (lambda d: (d / "model.pt").write_bytes(b"\0" * 10), "starter/model.pt: checkpoints"),
+    (lambda d: (d / "samples.png").write_bytes(b"\x89PNG"), "starter/samples.png"),
+    (lambda d: (d / "notes.txt").write_bytes(b"a" * (2 << 20)), "over the 1 MB cap"),
+    (lambda d: (d / "probability.py").write_bytes(b"x = '\xe9'\n"), "is not UTF-8"),
+    (lambda d: ((d / "made.py").unlink(), (d / "made.py").symlink_to(STARTER / "made.py")),
+     "starter/made.py is a symbolic link"),
+])
+def test_refusals_name_the_file_and_the_fix(work, damage, words):
+    damage(work)
+    refusals, _ = submit.check(work, imports=False)
+    assert len(refusals) == 1 and words in refusals[0], refusals
+
+
+def test_changed_signature_warns(work):
+    path = work / "made.py"
+    path.write_text(path.read_text().replace("def made_masks(degrees", "def made_masks(degs"))
+    refusals, warnings = submit.check(work, imports=False)
+    assert refusals == [] and any("made_masks has parameters made_masks(degs)" in w
+                                  for w in warnings), warnings
+
+
+def test_broken_module_warns_loudly_but_zips(work, tmp_path):
+    (work / "pixelcnn.py").write_text("def causal_conv_mask(:\n")
+    (work / "sampling.py").write_text("raise SystemExit('boom at import')\n")
+    out = tmp_path / "submission.zip"
+    done = subprocess.run([sys.executable, str(ROOT / "make_submission.py"), "--dir", str(work),
+                           "--out", str(out), "--no-tests"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WARNING" in done.stdout and "pixelcnn.py line 1: SyntaxError" in done.stdout
+    assert "importing sampling.py fails" in done.stdout
+    assert sorted(zipfile.ZipFile(out).namelist()) == sorted(MODULES)
+
+
+def test_refusal_writes_nothing(work, tmp_path):
+    (work / "training.py").unlink()
+    out = tmp_path / "submission.zip"
+    assert submit.main(["--dir", str(work), "--out", str(out), "--no-tests"]) == 1
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------- the Gradescope entry point
+def test_autograde_writes_valid_results_when_the_grader_fails(tmp_path, monkeypatch):
+    from grader import autograde, judge
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("grader bug")
+    monkeypatch.setattr(judge, "grade", broken)
+    monkeypatch.setenv("PS1_SUBMISSION", str(tmp_path / "submission"))
+    monkeypatch.setenv("PS1_RESULTS", str(tmp_path / "results" / "results.json"))
+    assert autograde.main() == 0
+    final = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert validate(final) == [] and "autograder failed" in first_message(final)
+    assert len(final["tests"]) == len(manifest.load().tests) + 1
+
+
+def test_autograde_grades_a_lone_uploaded_zip(tmp_path):
+    from grader.autograde import choose_upload
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    upload = make_zip(folder / "submission.zip", starter_files())
+    assert choose_upload(folder) == upload
+    (folder / "made.py").write_text("x = 1\n")
+    assert choose_upload(folder) == folder
