@@ -114,6 +114,7 @@ class Sandbox:
         self.limits = {"fsize_mb": fsize_mb, "nofile": nofile, "nproc": nproc}
         self.protected = [os.path.realpath(p) for p in protected]
         self._claim = None
+        self.stdlib_readable = True
         if user == "auto":  # as root: a user no concurrent grading run holds (see users.py)
             self._claim = claimed_user() if os.geteuid() == 0 else None
             user = None
@@ -133,7 +134,7 @@ class Sandbox:
         if self.user:
             self.uid, self.gid = ensure_user(self.user)
             protect(self.protected, self.gid)
-            self._check_stdlib()
+            self.stdlib_readable = self._check_stdlib()
         self.scratch_root = tempfile.mkdtemp(prefix="ps1-sandbox-")
         os.chmod(self.scratch_root, 0o711)  # children reach their own run dir, list nothing
         self._start()
@@ -148,7 +149,8 @@ class Sandbox:
                    uid=self.uid, gid=self.gid, memory_mb=self.memory_mb,
                    cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
                    submission_dir=self.submission_dir, reference_dir=self.reference_dir,
-                   scratch_root=self.scratch_root)
+                   scratch_root=self.scratch_root,
+                   preload_lazy_torch=not self.stdlib_readable)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.scratch_root,
                "TMPDIR": self.scratch_root, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         log_path = os.path.join(self.scratch_root, "zygote.log")
@@ -174,8 +176,8 @@ class Sandbox:
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and self.ctrl is not None
 
-    def _check_stdlib(self) -> None:
-        """Warn when the sandbox user cannot read the interpreter's standard library."""
+    def _check_stdlib(self) -> bool:
+        """Can the sandbox user read the interpreter's standard library? Warn when not."""
         stdlib = os.path.dirname(os.__file__)
         pid = os.fork()
         if pid == 0:
@@ -186,10 +188,13 @@ class Sandbox:
                 os._exit(0 if os.access(stdlib, os.R_OK | os.X_OK) else 1)
             finally:
                 os._exit(2)
-        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:
-            warnings.warn(f"user {self.user} cannot read {stdlib}: only modules the zygote "
-                          "preloads can be imported by student code; make the interpreter's "
-                          "directories world-readable (chmod o+rx) on the grading machine")
+        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0:
+            return True
+        warnings.warn(f"user {self.user} cannot read {stdlib}: only modules the zygote "
+                      "preloads can be imported by student code (it preloads torch._dynamo, "
+                      "~70 MB, for optimizers); make the interpreter's directories "
+                      "world-readable (chmod o+rx) on the grading machine")
+        return False
 
     def _stop_zygote(self) -> None:
         if self.ctrl is not None:

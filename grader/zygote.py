@@ -283,6 +283,10 @@ def main(argv: list[str]) -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    if cfg.get("preload_lazy_torch"):
+        # The sandbox user cannot read the stdlib here, and the first optimizer.step() imports
+        # torch._dynamo, which imports stdlib modules nobody else does: load it before forking.
+        importlib.import_module("torch._dynamo")
     probes = importlib.import_module(cfg["probe_module"])
     send_msg(sock, {"ready": True, "pid": os.getpid(), "torch": str(torch.__version__),
                     "vm_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
