@@ -27,7 +27,7 @@ def ok_or_skip(proc):
      "--layers", 1, "--eval-limit", 32],
 ], ids=["made", "pixelcnn"])
 def test_trains_and_writes_outputs(tmp_path, model_args):
-    proc = train_cli(*model_args, "--num-samples", 8, "--device", "cpu", "--out", tmp_path)
+    proc = train_cli(*model_args, "--num-samples", 4, "--device", "cpu", "--out", tmp_path)
     ok_or_skip(proc)
     assert "test NLL" in proc.stdout and "bits/dim" in proc.stdout
     for name in ("samples.png", "loss.png", "metrics.json", "model.pt"):
@@ -51,19 +51,33 @@ def test_missing_data_file(tmp_path):
     assert len(lines) == 1 and "make_binarized_mnist.py" in lines[0]
 
 
-def test_unknown_model(tmp_path):
-    lines = one_line_error(train_cli("--model", "transformer", "--out", tmp_path))
-    assert "invalid choice" in lines[-1]
+def run_main(capsys, *args):
+    """The CLI in this process (fast): returns (exit status, stderr lines)."""
+    from reference.train import main
+
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:  # argparse errors
+        status = e.code
+    return status, capsys.readouterr().err.strip().splitlines()
 
 
-def test_bad_device(tmp_path):
+def test_unknown_model(tmp_path, capsys):
+    status, lines = run_main(capsys, "--model", "transformer", "--out", tmp_path)
+    assert status != 0 and "invalid choice" in lines[-1]
+
+
+def test_bad_device(tmp_path, capsys):
     device = "tpu" if torch.cuda.is_available() else "cuda"
-    lines = one_line_error(train_cli("--model", "made", "--device", device, "--out", tmp_path))
-    assert len(lines) == 1 and device in lines[0]
+    status, lines = run_main(capsys, "--model", "made", "--device", device, "--out", tmp_path)
+    assert status != 0 and len(lines) == 1 and device in lines[0]
 
 
-def test_bad_number(tmp_path):
-    one_line_error(train_cli("--model", "made", "--steps", 0, "--out", tmp_path))
+@pytest.mark.parametrize("args", [["--steps", 0], ["--hidden", "500,x"], ["--lr", "-1"],
+                                  ["--steps", 5, "--epochs", 2]])
+def test_bad_numbers(tmp_path, capsys, args):
+    status, lines = run_main(capsys, "--model", "made", *args, "--out", tmp_path)
+    assert status != 0 and "error" in lines[-1]
 
 
 def test_runs_as_starter_train():
