@@ -64,7 +64,9 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
             shutil.copy2(submission, upload / submission.name)
         (root / "submission_metadata.json").write_text(json.dumps(_metadata(), indent=1))
         (root / "results").mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PS1_", "PYTHON"))}
+        paths = ("PS1_AUTOGRADER_ROOT", "PS1_SOURCE", "PS1_SUBMISSION", "PS1_RESULTS",
+                 "PS1_PYTHON", "PS1_VENV")
+        env = {k: v for k, v in os.environ.items() if k not in paths and not k.startswith("PYTHON")}
         env.update(PS1_AUTOGRADER_ROOT=str(root), PS1_PYTHON=sys.executable)
         if setup:
             venv = root / "venv"

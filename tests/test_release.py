@@ -36,13 +36,11 @@ def reachable_tempdir(prefix: str) -> Path:
 
 
 def plant_canaries(repo: Path) -> None:
+    """Not in the five reference modules: their hash seeds the hidden tests, and a canary
+    there would change the graded inputs. starter/ is checked against reference/ by the
+    build (stubs drift), so solution regions cannot leak without failing the build."""
     (repo / "reference" / "__init__.py").open("a").write(f"# {CANARY} reference/__init__\n")
-    made = repo / "reference" / "made.py"
-    lines = made.read_text().splitlines(keepends=True)
-    at = next(i for i, line in enumerate(lines) if "# BEGIN SOLUTION" in line)
-    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
-    lines.insert(at + 1, f"{indent}# {CANARY} inside a solution region\n")
-    made.write_text("".join(lines))
+    (repo / "reference" / "canary_notes.txt").write_text(f"{CANARY} reference notes\n")
     for test in sorted((repo / "tests_hidden").glob("test_*.py")):
         test.open("a").write(f"# {CANARY} {test.name}\n")
     (repo / "tests_hidden" / "canary_notes.txt").write_text(f"{CANARY} hidden notes\n")
