@@ -19,7 +19,7 @@ from . import ROOT, plugin, results
 from . import manifest as manifest_module
 from .intake import stage
 from .sandbox import Sandbox
-from .submission import Cached, Sandboxed
+from .submission import Cached, Recorded, Sandboxed
 
 MEMORY_MB, CPU_SECONDS = 1000, 120  # per worker child; the judge's timeouts bound wall time
 
@@ -82,8 +82,9 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
             with Sandbox(intake.directory, reference_dir=root / "reference",
                          memory_mb=MEMORY_MB, cpu_seconds=CPU_SECONDS,
                          protected=[p for p in protected if p.exists()]) as sandbox:
-                session = plugin.Session(Sandboxed(sandbox), Cached(Sandboxed(sandbox,
-                                         trusted=True)), seed, intake.directory)
+                oracle = (Cached(Sandboxed(sandbox, trusted=True)) if (root / "reference").is_dir()
+                          else Recorded(plugin.RECORDED))  # the student release: recorded
+                session = plugin.Session(Sandboxed(sandbox), oracle, seed, intake.directory)
                 code, log = run_tests(session, dirs, root)
             if "torch" in sys.modules:
                 raise RuntimeError("the judge imported torch: student-facing code leaked into "
