@@ -64,8 +64,10 @@ def receptive_field_map(dep_pixel: np.ndarray, r: int, c: int) -> str:
 
 
 def check_pixelcnn(dep, *, context: str):
-    """dep[(r*W + c), b, i, j]: dependence of output pixel (r, c) of example 0 on input pixel
-    (i, j) of example b. Causal in raster order, sees (r, c-1) and (r-1, c), no batch leaks."""
+    """dep[(r*W + c), 0, i, j]: dependence of output pixel (r, c) on input pixel (i, j) of the
+    same image, summed over the images of the batch; dep[(r*W + c), b, i, j] for b >= 1: of
+    image 0's output (r, c) on image b. Causal in raster order, sees (r, c-1) and (r-1, c),
+    no batch leaks (see probes.pixelcnn_dependencies)."""
     dep = _array(dep)
     _, batch, height, width = dep.shape
     for index in range(height * width):

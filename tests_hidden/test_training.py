@@ -19,9 +19,11 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
     start = int(rng.integers(0, 9000))
     for model, masks in (("made", made_masks(expected, [24])),
                          ("pixelcnn", pixelcnn_masks(expected, 1))):
+        batch_size = int(rng.integers(30, 90))
+        if model == "pixelcnn":  # a last batch of one example: a mean of batch means is off
+            count = batch_size * int(rng.integers(3, 6)) + 1
         kwargs = dict(model=model, masks=masks, data=load_bits("test", start + count)[start:],
-                      batch_size=int(rng.integers(30, 90)), seed=int(rng.integers(2**31)),
-                      channels=4)
+                      batch_size=batch_size, seed=int(rng.integers(2**31)), channels=4)
         got = submission.run("evaluate", **kwargs)
         want = expected.run("evaluate", **kwargs)
         check.that(type(got) is float and abs(got - want) < 1e-3 * abs(want),

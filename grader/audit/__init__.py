@@ -1,0 +1,22 @@
+"""`python -m grader audit [--json FILE] [--fast]`: the grader's own audit.
+
+Mutants (grader/audit/mutants.py) must lose points in their own part and only there;
+alternative-correct variants (variants.py) must score 40; malicious submissions
+(malicious/) run through the Gradescope path as root with the sandbox on and must be
+handled (valid results.json, honest score, canary absent, grader alive); the reference and
+three mutants graded repeatedly must score identically. No torch import at module level.
+"""
+
+
+def add_audit_arguments(parser):
+    parser.add_argument("--json", default=None, metavar="FILE", help="write the report as JSON")
+    parser.add_argument("--fast", action="store_true",
+                        help="a subset that runs in a few minutes (CI)")
+    parser.add_argument("--jobs", type=int, default=2, help="gradings in parallel (default 2)")
+    parser.add_argument("--only", default=None, metavar="LIST",
+                        help="comma-separated subset of mutants,variants,malicious,determinism")
+
+
+def run_audit(args) -> int:
+    from .runner import main
+    return main(args)

@@ -1,0 +1,43 @@
+"""The grader's own audit, fast subset (`python -m grader audit --fast`): runs in CI (.ci/run
+runs every test under tests/). Every mutant killed in its own part only, every variant 40/40,
+every malicious submission handled (through the Gradescope path, as root), identical
+repeated scores. The full audit is `python -m grader audit --json audit.json`."""
+import argparse
+import json
+import os
+
+import pytest
+
+from grader.audit import runner
+
+
+def test_audit_data_applies_to_reference():
+    """Every patch's snippet occurs exactly once in reference/ (cheap, catches drift)."""
+    from grader.audit.malicious import CASES
+    from grader.audit.mutants import MUTANTS, apply
+    from grader.audit.variants import VARIANTS
+    reference = runner.reference_files()
+    assert len(MUTANTS) >= 25 and len(VARIANTS) >= 8 and len(CASES) >= 23
+    for item in MUTANTS + VARIANTS:
+        for name, text in apply(reference, item.patches).items():
+            compile(text, f"{item.name}/{name}", "exec")
+    for case in CASES:
+        for name, text in runner.malicious_files(case, "/tmp/drop").items():
+            if name in runner.FILES:
+                compile(text, f"{case.name}/{name}", "exec")
+
+
+@pytest.mark.audit
+def test_fast_audit(tmp_path):
+    report_path = tmp_path / "audit.json"
+    args = argparse.Namespace(fast=True, json=str(report_path), jobs=2, only=None)
+    runner.main(args)
+    report = json.loads(report_path.read_text())
+    assert report["mutants"] and all(m["killed"] for m in report["mutants"]), \
+        [m for m in report["mutants"] if not m["killed"]]
+    assert report["variants"] and all(v["score"] == 40 for v in report["variants"]), \
+        [v for v in report["variants"] if v["score"] != 40]
+    if os.geteuid() == 0:
+        assert report["malicious"] and all(c["handled"] for c in report["malicious"]), \
+            [c for c in report["malicious"] if not c["handled"]]
+    assert report["determinism"]["identical"], report["determinism"]
