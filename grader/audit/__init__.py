@@ -15,6 +15,8 @@ def add_audit_arguments(parser):
     parser.add_argument("--jobs", type=int, default=2, help="gradings in parallel (default 2)")
     parser.add_argument("--only", default=None, metavar="LIST",
                         help="comma-separated subset of mutants,variants,malicious,determinism")
+    parser.add_argument("--cases", default=None, metavar="LIST",
+                        help="comma-separated malicious case names (default: all)")
 
 
 def run_audit(args) -> int:

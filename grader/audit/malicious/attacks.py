@@ -218,8 +218,11 @@ for _name in ("reference", "reference.probability", "ps1_reference", "ps1_refere
     except BaseException:
         continue
     _file = getattr(_mod, "__file__", None)
+    if _file is None:  # an empty namespace package (its folder unreadable): nothing gained
+        print("namespace only:", _name, list(getattr(_mod, "__path__", [])))
+        continue
     try:
-        _found.append(_name + ": " + (open(_file).read() if _file else repr(_mod)))
+        _found.append(_name + ": " + open(_file).read())
     except OSError:
         _found.append(_name + " imported from " + str(_file))
 _leak(_found)
@@ -317,7 +320,7 @@ for _host, _port in (("8.8.8.8", 53), ("1.1.1.1", 443), ("127.0.0.1", 22), ("127
         pass
 try:
     _found.append("dns " + str(_s.gethostbyname("example.com")))
-except OSError:
+except Exception:  # OSError, or LookupError when the idna codec cannot be imported
     pass
 _leak(_found, label="NETWORK")
 ''')
