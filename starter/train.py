@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hidden", default="500", help="MADE hidden sizes, comma list (default 500)")
     p.add_argument("--degrees", choices=["random", "deterministic"], default="random",
                    help="MADE hidden degrees: drawn at random from --seed as in the MADE paper "
-                        "(default), or made_degrees' deterministic cycle 1, 2, ...")
+                        "(default), or made_degrees' deterministic, evenly spread degrees")
     p.add_argument("--channels", type=int, default=64, help="PixelCNN channels")
     p.add_argument("--layers", type=int, default=5, help="PixelCNN 3x3 type-B layers after the 7x7 type-A layer")
     p.add_argument("--num-samples", type=int, default=64)

@@ -13,12 +13,12 @@ def _v(name, *patches, doc=""):
 VARIANTS = [
     _v("random_seeded_hidden_degrees",
        ("made.py", "        if generator is None:\n"
-                   "            hidden = torch.arange(size) % max(num_inputs - 1, 1) + 1\n"
+                   "            hidden = 1 + torch.arange(size) * max(num_inputs - 1, 1) // size\n"
                    "        else:\n"
                    "            hidden = torch.randint(low, max(num_inputs, low + 1), (size,), generator=generator)",
         "        source = generator if generator is not None else torch.Generator().manual_seed(1234)\n"
         "        hidden = torch.randint(low, max(num_inputs, low + 1), (size,), generator=source)"),
-       doc="hidden degrees drawn from a seeded generator instead of cycling"),
+       doc="hidden degrees drawn from a seeded generator instead of spread evenly"),
     _v("bool_masks_and_buffers",
        ("made.py", "    masks = [(upper[:, None] >= lower[None, :]).float()",
         "    masks = [(upper[:, None] >= lower[None, :])"),
