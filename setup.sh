@@ -3,7 +3,7 @@
 # .venv already holds exactly these requirements (a stamp of them is kept in .venv).
 #
 #   ./setup.sh                      # everything (requirements.txt)
-#   ./setup.sh --grader             # grader only (requirements-grader.txt)
+#   ./setup.sh --grader             # grader only (requirements-grader.txt; staff)
 #   ./setup.sh --wheelhouse DIR     # offline: install only from the wheels in DIR
 #   ./setup.sh --force              # reinstall even when the stamp matches
 #
@@ -78,7 +78,11 @@ Next:
   $venv/bin/python -m pytest tests_public          # the public tests, against starter/
   $venv/bin/python make_submission.py              # check your code and write submission.zip
   $venv/bin/python -m starter.train --model made --epochs 10    # train, samples + loss curve
+NEXT
+if [ -d reference ]; then  # the staff repository (the student release has no reference/)
+    cat <<STAFF
 Staff:
   $venv/bin/python -m pytest                       # the project's own tests
   $venv/bin/python -m grader grade                 # grade reference/ (Total: 40 / 40)
-NEXT
+STAFF
+fi

@@ -173,7 +173,7 @@ def stage_student(tree: Path, expected_json: Path, manifest) -> None:
     (tree / "grader" / "manifest.toml").write_text(release_manifest(manifest))
     (tree / "grader" / "signatures.json").write_text(
         json.dumps(signatures.collect(ROOT / "reference"), indent=1) + "\n")
-    shutil.copy2(TEMPLATES / "student_setup.sh", tree / "setup.sh")
+    shutil.copy2(ROOT / "setup.sh", tree / "setup.sh")
     (tree / "setup.sh").chmod(0o755)
     (tree / "make_submission.py").chmod(0o755)
     (tree / "requirements.txt").write_text(student_requirements())
