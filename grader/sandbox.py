@@ -179,16 +179,7 @@ class Sandbox:
     def _check_stdlib(self) -> bool:
         """Can the sandbox user read the interpreter's standard library? Warn when not."""
         stdlib = os.path.dirname(os.__file__)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgroups([])
-                os.setgid(self.gid)
-                os.setuid(self.uid)
-                os._exit(0 if os.access(stdlib, os.R_OK | os.X_OK) else 1)
-            finally:
-                os._exit(2)
-        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0:
+        if self._as_user(lambda: 0 if os.access(stdlib, os.R_OK | os.X_OK) else 1) == 0:
             return True
         warnings.warn(f"user {self.user} cannot read {stdlib}: only modules the zygote "
                       "preloads can be imported by student code (it preloads torch._dynamo, "
@@ -229,18 +220,27 @@ class Sandbox:
         """Kill every process of the sandbox uid: a killer with that uid does kill(-1)."""
         end = time.monotonic() + deadline
         while _live_pids_of(self.uid) and time.monotonic() < end:
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.setgroups([])
-                    os.setgid(self.gid)
-                    os.setuid(self.uid)
-                    for _ in range(20):  # kill(-1) skips the killer itself
-                        os.kill(-1, signal.SIGKILL)
-                finally:
-                    os._exit(0)
-            os.waitpid(pid, 0)
+            self._as_user(self._kill_all_of_my_user)
             time.sleep(0.005)
+
+    @staticmethod
+    def _kill_all_of_my_user() -> int:
+        for _ in range(20):  # kill(-1) reaches every process we may signal, not the killer
+            os.kill(-1, signal.SIGKILL)
+        return 0
+
+    def _as_user(self, action) -> int:
+        """Run `action` in a forked child that has become the sandbox user; its exit code."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setgid(self.gid)
+                os.setuid(self.uid)
+                os._exit(action())
+            finally:
+                os._exit(2)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
     def sweep(self) -> None:
         """Kill every sandbox process and delete what children left behind."""
