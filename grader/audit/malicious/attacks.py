@@ -316,7 +316,7 @@ for _host, _port in (("8.8.8.8", 53), ("1.1.1.1", 443), ("127.0.0.1", 22), ("127
         _conn = _s.create_connection((_host, _port), timeout=1)
         _found.append(f"connected to {_host}:{_port}")
         _conn.close()
-    except OSError:
+    except Exception:  # OSError, or LookupError when the idna codec cannot be imported
         pass
 try:
     _found.append("dns " + str(_s.gethostbyname("example.com")))
