@@ -108,10 +108,21 @@ def _sgd_step(model: nn.Module, x: torch.Tensor, lr: float = 0.5):
                 parameter -= lr * parameter.grad
 
 
-# Any step reveals an init-only mask (masked weights get nonzero gradients); a large one
-# (0.5) kills whole ReLU layers of a small PixelCNN, and a correct model then "misses" its
-# neighbours for some seeds.
+# Any step reveals an init-only mask: masked weights get nonzero gradients.
 STEP_LR = 0.01
+
+
+def _all_paths_alive(net: nn.Module):
+    """|w| for every weight, |b| + 0.1 for every bias: with non-negative inputs every ReLU is
+    active, so a gradient is nonzero exactly when a path of nonzero weights exists. A
+    dependency test then measures the wiring, not which ReLUs a random input left alive;
+    zeros stay zeros, so a mask that is not applied (or applied once) still shows."""
+    with torch.no_grad():
+        for parameter in net.parameters():
+            if parameter.is_floating_point():
+                parameter.abs_()
+                if parameter.ndim == 1:
+                    parameter.add_(0.1)
 
 
 def _prepare(student, model, arch, seed, mode, optimizer_step, example_shape):
@@ -120,6 +131,7 @@ def _prepare(student, model, arch, seed, mode, optimizer_step, example_shape):
     if optimizer_step:
         data = torch.randint(0, 2, (8, *example_shape), dtype=torch.float64)
         _sgd_step(net, data, lr=STEP_LR)
+    _all_paths_alive(net)
     net.train(mode == "train")
     return net
 
@@ -129,15 +141,12 @@ def made_dependencies(student, arch, seed=0, mode="eval", optimizer_step=False, 
     """(D, D) float64: dep[d, j] = sum over a batch of |d logit_d / d x_j| (0 = independent)."""
     num_inputs = arch["num_inputs"]
     net = _prepare(student, "made", arch, seed, mode, optimizer_step, (num_inputs,))
-    x = torch.randn(batch, num_inputs, dtype=torch.float64)
+    x = torch.rand(batch, num_inputs, dtype=torch.float64)  # non-negative: see _all_paths_alive
     jac = torch.autograd.functional.jacobian(lambda inp: net(inp).sum(0), x)
     if jac.shape != (num_inputs, batch, num_inputs):
         raise ProbeError(f"MADE returned logits of the wrong shape for input ({batch}, "
                          f"{num_inputs}): Jacobian shape {tuple(jac.shape)}")
     return jac.abs().sum(1)
-
-
-SPREAD = 10.0
 
 
 @probe
@@ -149,8 +158,8 @@ def pixelcnn_dependencies(student, arch, height, width, seed=0, mode="eval",
     example that sees the future shows it); [index, b >= 1] = |d logit[0, 0, r, c] / d x[b]|,
     leakage of example 0's output onto the other examples of the batch."""
     net = _prepare(student, "pixelcnn", arch, seed, mode, optimizer_step, (1, height, width))
-    # Wide-ranging inputs (not just [0, 1]): across the batch every ReLU is alive somewhere.
-    x = (SPREAD * torch.randn(batch, 1, height, width, dtype=torch.float64)).requires_grad_()
+    # In [0.5, 1.5): PixelCNN's first op, 2x - 1, keeps them non-negative (_all_paths_alive).
+    x = (0.5 + torch.rand(batch, 1, height, width, dtype=torch.float64)).requires_grad_()
     logits = net(x)
     if logits.shape != x.shape:
         raise ProbeError(f"PixelCNN returned logits of shape {tuple(logits.shape)} "
