@@ -1,2 +1,2 @@
-# Registers the grader's pytest fixtures (submission, expected, check, rng): grader/plugin.py.
-pytest_plugins = ("grader.plugin",)
+# Registers the grader's pytest fixtures (submission, expected, measure, check, rng): grader/trusted/plugin.py.
+pytest_plugins = ("grader.trusted.plugin",)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grader.submit import main  # noqa: E402
+from grader.trusted.submit import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,12 +8,12 @@ import importlib
 import sys
 
 COMMANDS = {
-    "grade": ("grader.commands", "grade a zip or folder (default: reference/)"),
-    "record": ("grader.commands", "record the public tests' expected values (staff)"),
-    "build": ("grader.build", "write dist/autograder.zip and dist/student.zip"),
-    "gradescope": ("grader.gradescope", "run an autograder zip as Gradescope would"),
-    "audit": ("grader.audit", "mutants, correct variants, malicious submissions, determinism"),
-    "batch": ("grader.batch", "grade a folder of submissions to a CSV"),
+    "grade": ("grader.trusted.commands", "grade a zip or folder (default: reference/)"),
+    "record": ("grader.staff.record", "record the public tests' expected values (staff)"),
+    "build": ("grader.staff.build", "write dist/autograder.zip and dist/student.zip"),
+    "gradescope": ("grader.staff.gradescope", "run an autograder zip as Gradescope would"),
+    "audit": ("grader.staff.audit", "mutants, correct variants, malicious submissions, determinism"),
+    "batch": ("grader.staff.batch", "grade a folder of submissions to a CSV"),
 }
 
 

@@ -31,11 +31,11 @@ def made_degrees(ordering: torch.Tensor, hidden_sizes: Sequence[int],
     Args:
         ordering: (D,) permutation of 0..D-1; ordering[k] is the variable generated k-th.
         hidden_sizes: number of units of each hidden layer.
-        generator: None for deterministic degrees, spread evenly over 1..D-1 (every degree
-            appears once a layer has at least D-1 units; a narrower layer still spans the
-            whole range, so no input is left without hidden units); a torch.Generator to draw
-            each hidden degree uniformly from [min degree of the previous layer, D-1] (MADE
-            paper).
+        generator: None for deterministic degrees, spread evenly over 1..D-1: a layer of at
+            least D-1 units has every degree equally often (+-1); a narrower layer still spans
+            the whole range, degrees 1 and D-1 included, so every input reaches some output
+            and every output but the first sees some input. A torch.Generator to draw each
+            hidden degree uniformly from [min degree of the previous layer, D-1] (MADE paper).
 
     Returns:
         [input degrees (D,), hidden degrees (H_1,), ..., (H_L,)], int64 tensors. Input degree
@@ -47,8 +47,10 @@ def made_degrees(ordering: torch.Tensor, hidden_sizes: Sequence[int],
     degrees[0][ordering] = torch.arange(1, num_inputs + 1)
     low = 1
     for size in hidden_sizes:
-        if generator is None:
-            hidden = 1 + torch.arange(size) * max(num_inputs - 1, 1) // size
+        if generator is None:  # a unit of degree D-1 reaches every input, one of 1 every output
+            span = max(num_inputs - 1, 1)
+            hidden = (1 + torch.arange(size) * span // size if size >= span
+                      else 1 + torch.arange(size) * (span - 1) // max(size - 1, 1))
         else:
             hidden = torch.randint(low, max(num_inputs, low + 1), (size,), generator=generator)
         degrees.append(hidden)

@@ -85,6 +85,29 @@ def setsid_grandchild(student, path, delay=1.0):
     return os.getpid()
 
 
+def _spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def burn(student, seconds=0.5, where="self"):
+    """Use `seconds` of CPU here, in a child that is waited for, or in an orphan that is still
+    running (not yet done) when this worker returns."""
+    if where == "self":
+        _spin(seconds)
+    else:
+        pid = os.fork()
+        if pid == 0:
+            _spin(seconds if where == "waited_child" else 100 * seconds)
+            os._exit(0)
+        if where == "waited_child":
+            os.waitpid(pid, 0)
+        else:
+            time.sleep(seconds + 0.2)  # the orphan has burnt `seconds` by now
+    return {"own_cpu": time.process_time()}
+
+
 def read_file(student, path):
     try:
         with open(path) as f:
@@ -157,4 +180,4 @@ def return_value(student, what):
 
 PROBES = {f.__name__.rstrip("_"): f for f in (
     echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
-    setsid_grandchild, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value)}
+    setsid_grandchild, burn, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value)}

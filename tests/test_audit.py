@@ -8,14 +8,14 @@ import os
 
 import pytest
 
-from grader.audit import runner
+from grader.staff.audit import runner
 
 
 def test_audit_data_applies_to_reference():
     """Every patch's snippet occurs exactly once in reference/ (cheap, catches drift)."""
-    from grader.audit.malicious import CASES
-    from grader.audit.mutants import MUTANTS, apply
-    from grader.audit.variants import VARIANTS
+    from grader.staff.audit.malicious import CASES
+    from grader.staff.audit.mutants import MUTANTS, apply
+    from grader.staff.audit.variants import VARIANTS
     reference = runner.reference_files()
     assert len(MUTANTS) >= 25 and len(VARIANTS) >= 8 and len(CASES) >= 23
     for item in MUTANTS + VARIANTS:

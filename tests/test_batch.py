@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import ROOT, STUDENT_MODULES, batch, manifest as manifest_module
+from grader import ROOT, STUDENT_MODULES
+from grader.staff import batch
+from grader.trusted import manifest as manifest_module
 from grader.__main__ import main
 
 MANIFEST = manifest_module.load()
@@ -21,7 +23,7 @@ MUTATION = ("(degrees[0][:, None] > degrees[-1]", "(degrees[0][:, None] >= degre
 FAKE_GRADE = r"""
 import sys, time, tempfile
 from pathlib import Path
-from grader import intake, manifest, results
+from grader.trusted import intake, manifest, results
 sub, out = Path(sys.argv[1]), Path(sys.argv[2])
 staged = intake.stage(sub, Path(tempfile.mkdtemp()) / "s")
 text = {p.name: p.read_text() for p in staged.directory.glob("*.py")}

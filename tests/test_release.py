@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import manifest as manifest_module
-from grader.results import validate
+from grader.trusted import manifest as manifest_module
+from grader.trusted.results import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY = "PS1-CANARY-d41c9e"
@@ -92,17 +92,16 @@ def test_canaries_never_reach_the_student_release(built):
 def test_no_hidden_test_names_or_solutions_in_the_release(built):
     student = contents(built / "dist" / "student.zip")
     blob = b"\n".join(student.values()) + "\n".join(student).encode()
-    full = manifest_module.load(built / "grader" / "manifest.toml")
+    full = manifest_module.load(built / "grader" / "trusted" / "manifest.toml")
     public_names = {t.name for t in full.tests if t.public}
     for test in full.tests:
         if not test.public:
             assert test.id.encode() not in blob, test.id
             if test.name not in public_names:
                 assert test.name.encode() not in blob, test.name
-    for prefix in ("reference/", "tests_hidden/", "grader/stubs.py", "grader/build.py",
-                   "grader/templates/"):
+    for prefix in ("reference/", "tests_hidden/", "grader/staff/"):
         assert not any(name.startswith(prefix) for name in student), prefix
-    text = student["grader/manifest.toml"].decode()
+    text = student["grader/trusted/manifest.toml"].decode()
     hidden_total = sum(t.points for t in full.tests if not t.public)
     import tomllib
     parsed = tomllib.loads(text)
@@ -116,7 +115,9 @@ def test_zip_layouts(built):
         infos = {i.filename: i for i in archive.infolist()}
     for name in ("setup.sh", "run_autograder"):
         assert name in infos and (infos[name].external_attr >> 16) & 0o111, name
-    for name in ("grader/judge.py", "grader/autograde.py", "grader/manifest.toml",
+    assert not any(name.startswith("grader/staff/") for name in infos)
+    for name in ("grader/trusted/judge.py", "grader/trusted/autograde.py",
+                 "grader/trusted/manifest.toml", "grader/worker/probes.py", "grader/wire.py",
                  "reference/made.py", "tests_hidden/test_made.py", "tests_public/test_made.py",
                  "data/binarized_mnist.npz", "conftest.py", "requirements-grader.txt"):
         assert name in infos, name
@@ -124,8 +125,9 @@ def test_zip_layouts(built):
         infos = {i.filename: i for i in archive.infolist()}
     for name in ("starter/made.py", "starter/train.py", "tests_public/expected.json",
                  "make_submission.py", "setup.sh", "README.md", "pyproject.toml", "conftest.py",
-                 "requirements.txt", "data/binarized_mnist.npz", "grader/signatures.json",
-                 "grader/submit.py", "grader/plugin.py"):
+                 "requirements.txt", "data/binarized_mnist.npz",
+                 "grader/trusted/signatures.json", "grader/trusted/submit.py",
+                 "grader/trusted/plugin.py", "grader/worker/inprocess.py"):
         assert name in infos, name
     assert (infos["setup.sh"].external_attr >> 16) & 0o111
     readme = contents(built / "dist" / "student.zip")["README.md"].decode()
@@ -142,7 +144,7 @@ def gradescope(repo: Path, submission: Path, results: Path) -> dict:
 
 
 def test_student_release_chain(built, release, tmp_path):
-    manifest = manifest_module.load(built / "grader" / "manifest.toml")
+    manifest = manifest_module.load(built / "grader" / "trusted" / "manifest.toml")
     numbers = {t.number for t in manifest.tests}
     # The public tests run from the release root and fail on the stubs.
     done = run([sys.executable, "-m", "pytest", "tests_public", "-q"], release)
@@ -196,7 +198,7 @@ def test_hostile_zip_through_gradescope(built, tmp_path):
                   "ignored hw1/model.pt (200 MB)"):
         assert words in first["output"], (words, first["output"])
     assert final["score"] == 0
-    manifest = manifest_module.load(built / "grader" / "manifest.toml")
+    manifest = manifest_module.load(built / "grader" / "trusted" / "manifest.toml")
     assert {t.number for t in manifest.tests} <= {t["number"] for t in final["tests"]}
     for folder in ("/tmp", "/var/tmp", str(built), str(tmp_path), str(tmp_path.parent)):
         assert not list(Path(folder).glob(escape)), folder

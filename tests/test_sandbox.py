@@ -13,12 +13,13 @@ import time
 import numpy as np
 import pytest
 
-from grader.loader import StudentImportError, StudentModules
-from grader.sandbox import Sandbox, _live_pids_of
+from grader.trusted.cleanup import live_pids_of
+from grader.trusted.sandbox import Sandbox
 from grader.wire import Tensor, Unsupported
+from grader.worker.loader import StudentImportError, StudentModules
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (sandbox user)")
-PROBES = "tests.sandbox_probes"
+PROBES = {"student": "tests.sandbox_probes", "reference": "tests.sandbox_probes"}
 # Not the grader's ps1sandbox: a sweep kills every process of its user, so a grading run on
 # the same machine (another terminal, CI) and these tests must not share one.
 TEST_USER = "ps1sbtest"
@@ -55,7 +56,7 @@ def dirs():
 
 @pytest.fixture(scope="module")
 def sb(dirs):
-    with Sandbox(dirs["sub"], reference_dir=dirs["ref"], probe_module=PROBES,
+    with Sandbox(dirs["sub"], reference_dir=dirs["ref"], probe_modules=PROBES,
                  user=TEST_USER if os.geteuid() == 0 else None,
                  protected=[dirs["ref"], dirs["secret"]], memory_mb=500, cpu_seconds=30) as box:
         box.first_pid = box.proc.pid
@@ -66,7 +67,7 @@ def sb(dirs):
 @pytest.fixture(scope="module")
 def plain(dirs):
     """No sandbox user: children keep the judge's uid (the non-root path)."""
-    with Sandbox(dirs["sub"], probe_module=PROBES, user=None, cpu_seconds=1) as box:
+    with Sandbox(dirs["sub"], probe_modules=PROBES, user=None, cpu_seconds=1) as box:
         yield box
 
 
@@ -75,13 +76,13 @@ def test_values_round_trip_through_the_child(sb):
     assert out.ok, out
     assert type(out.value["a"]) is Tensor and out.value["a"].dtype == "float64"  # became torch
     np.testing.assert_array_equal(out.value["a"].array, np.arange(6.0).reshape(2, 3))
-    assert out.value["t"] == (1, "x") and out.cpu_seconds > 0
+    assert out.value["t"] == (1, "x") and out.usage.cpu_seconds > 0
 
 
 def test_student_and_trusted_reference_calls(sb):
     call = {"target": "probability.f", "args": [1]}
     assert sb.run("call_student", call, timeout=10).value == 2
-    assert sb.run("call_student", call, timeout=10, trusted=True).value == 101
+    assert sb.run("call_student", call, timeout=10, role="reference").value == 101
 
 
 def test_seed_fixes_the_torch_generator(sb):
@@ -129,7 +130,7 @@ def test_os_exit_gives_no_result(sb):
 def test_infinite_loop_times_out_and_the_next_run_works(sb):
     out = sb.run("busy_loop", {}, timeout=1.0)
     assert (out.kind, out.message) == ("timeout", "timed out after 1.0 s")
-    assert 1.0 <= out.seconds < 5
+    assert 1.0 <= out.usage.wall_seconds < 5
     assert sb.run("echo", {"value": "alive"}, timeout=10).value == "alive"
 
 
@@ -143,7 +144,7 @@ def test_huge_allocation_is_a_memory_outcome(sb, how):
 def test_cpu_limit(plain):
     out = plain.run("busy_loop", {}, timeout=20)
     assert (out.kind, out.message) == ("cpu", "used more than 1 s of CPU time")
-    assert out.seconds < 5
+    assert out.usage.wall_seconds < 5
 
 
 def test_output_flood_is_capped_without_hanging(sb):
@@ -165,6 +166,17 @@ def test_oversized_result_and_unsupported_types(sb):
 def test_file_size_limit(sb):
     out = sb.run("write_big_file", {"mb": 200}, timeout=30)
     assert out.kind == "exception" and "File too large" in out.message
+
+
+@pytest.mark.parametrize("where", ["self", "waited_child", "orphan"])
+def test_cpu_time_counts_every_process_the_worker_started(sb, where):
+    """The fork server's clock: work done in a child, waited for or left running, is counted;
+    a worker that leaves processes running is reported (the timed tests fail it)."""
+    out = sb.run("burn", {"seconds": 0.6, "where": where}, timeout=20)
+    assert out.ok, out
+    assert out.value["own_cpu"] < (0.55 if where != "self" else 10)
+    assert out.usage.cpu_seconds >= 0.55, out.usage
+    assert out.usage.orphans == (1 if where == "orphan" else 0)
 
 
 @pytest.mark.parametrize("box", ["sb", "plain"])
@@ -197,12 +209,12 @@ def test_child_cannot_read_protected_paths(sb, dirs):
     environ = f"/proc/{sb.proc.pid}/environ"
     assert sb.run("read_file", {"path": environ}, timeout=10).value == "EACCES"
     assert not stat.S_IMODE(os.stat(dirs["secret"]).st_mode) & 0o007
-    assert sb.run("read_file", {"path": secret}, timeout=10, trusted=True).value == "42"
+    assert sb.run("read_file", {"path": secret}, timeout=10, role="reference").value == "42"
 
 
 @ROOT_ONLY
 def test_protect_never_closes_shared_directories(dirs):
-    from grader.users import protect
+    from grader.trusted.users import protect
     before = os.stat("/tmp").st_mode
     with pytest.warns(UserWarning, match="shared directory"):
         protect(["/tmp", dirs["drop"]], gid=12345)
@@ -221,7 +233,7 @@ def test_child_cannot_attack_the_zygote_or_regain_root(sb):
 def test_fork_bomb_is_contained(sb):
     out = sb.run("fork_bomb", {"n": 1000}, timeout=20)
     assert out.ok and out.value < 64, out
-    assert _live_pids_of(sb.uid) == []
+    assert live_pids_of(sb.uid) == []
     assert sb.run("echo", {"value": 1}, timeout=10).value == 1
 
 

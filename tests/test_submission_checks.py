@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import STUDENT_MODULES, intake, manifest, results, submit
-from grader.results import validate
+from grader import STUDENT_MODULES
+from grader.trusted import intake, manifest, results, submit
+from grader.trusted.results import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTER = ROOT / "starter"
@@ -185,7 +186,7 @@ def test_refusal_writes_nothing(work, tmp_path):
 
 # ----------------------------------------------------------------- the Gradescope entry point
 def test_autograde_writes_valid_results_when_the_grader_fails(tmp_path, monkeypatch):
-    from grader import autograde, judge
+    from grader.trusted import autograde, judge
 
     def broken(*args, **kwargs):
         raise RuntimeError("grader bug")
@@ -199,7 +200,7 @@ def test_autograde_writes_valid_results_when_the_grader_fails(tmp_path, monkeypa
 
 
 def test_autograde_grades_a_lone_uploaded_zip(tmp_path):
-    from grader.autograde import choose_upload
+    from grader.trusted.autograde import choose_upload
     folder = tmp_path / "submission"
     folder.mkdir()
     upload = make_zip(folder / "submission.zip", starter_files())

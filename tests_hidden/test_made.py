@@ -2,7 +2,9 @@
 optimizer step, connectivity, normalisation, known weights."""
 import numpy as np
 
-from grader.autoregressive import check_made
+from grader.trusted import skeleton
+from grader.trusted.properties import (all_binary, check_consistent, check_made_model,
+                                       log_total_probability, observe)
 
 
 def _random_arch(rng, num_inputs, layers, low, high):
@@ -61,31 +63,33 @@ def test_made_autoregressive_random_orderings(submission, check, rng):
         arch = _random_arch(rng, int(rng.integers(4, 10)), layers, low, high)
         for mode in ("train", "eval"):
             for step in (False, True):
-                dep = submission.run("made_dependencies", arch=arch, mode=mode,
-                                     optimizer_step=step, seed=int(rng.integers(2**31)))
-                check_made(dep, arch["ordering"], connectivity=False,
-                           context=f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}) with a "
-                                   f"random ordering, {mode} mode"
-                                   + (", after an optimizer step" if step else ""))
+                check_made_model(submission, arch, rng, mode=mode, step=step,
+                                 context=f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}) "
+                                         f"with a random ordering, {mode} mode"
+                                         + (", after an optimizer step" if step else ""))
 
 
 def test_made_connectivity(submission, check, rng):
     for layers in (1, 2):
         arch = _random_arch(rng, int(rng.integers(4, 8)), layers, 200, 260)
-        dep = submission.run("made_dependencies", arch=arch, seed=int(rng.integers(2**31)))
-        check_made(dep, arch["ordering"], connectivity=True,
-                   context=f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}), random ordering")
+        check_made_model(submission, arch, rng,
+                         context=f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}), random "
+                                 f"ordering")
 
 
 def test_made_sums_to_one(submission, check, rng):
     arch = _random_arch(rng, int(rng.integers(6, 11)), 2, 8, 24)
+    x = all_binary(arch["num_inputs"])
     for sharpen in (1.0, 4.0):
-        log_total = submission.run("made_total_probability", arch=arch, sharpen=sharpen,
-                                   seed=int(rng.integers(2**31)))
-        total = float(np.exp(check.tensor(log_total, what="log total probability", shape=())))
+        context = f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}), weights x{sharpen}"
+        state = skeleton.random_state("made", arch, rng, scale=sharpen)
+        (logits,), layers = observe(submission, "made", arch, rng, queries=[x], state=state,
+                                    context=context)
+        check_consistent("made", arch, [x], [logits], layers, context=context, state=state)
+        total = np.exp(log_total_probability(logits, x))
         check.that(abs(total - 1.0) < 1e-9,
-                   f"sum of p(x) over all 2^{arch['num_inputs']} binary x is {total:.6f}, not 1 "
-                   f"(weights x{sharpen}): the model is not a normalised autoregressive model")
+                   f"{context}: sum of p(x) over all 2^{arch['num_inputs']} binary x is "
+                   f"{total:.6f}, not 1: the model is not a normalised autoregressive model")
 
 
 def test_made_known_weights_likelihood(submission, expected, check, rng):
@@ -99,7 +103,10 @@ def test_made_known_weights_likelihood(submission, expected, check, rng):
         state[f"layers.{i}.bias"] = rng.normal(size=n_out) * 0.1
         state[f"layers.{i}.mask"] = masks[i].array
     x = (rng.random((6, 7)) < 0.5).astype(np.float64)
-    kwargs = dict(model="made", arch=arch, state=state, x=x)
-    got = submission.run("model_logits", **kwargs)
-    want = expected.run("model_logits", **kwargs)
-    check.close(got, want, what="MADE logits with known weights and masks loaded", atol=1e-8)
+    kwargs = dict(model="made", arch=arch, state=state, queries=[x])
+    got = submission.run("model_outputs", **kwargs)
+    want = expected.run("model_outputs", **kwargs)
+    check.that(type(got) is dict and type(got.get("outputs")) is list and len(got["outputs"]) == 1,
+               "MADE's outputs could not be read")
+    check.close(got["outputs"][0], want["outputs"][0], atol=1e-8,
+                what="MADE logits with known weights and masks loaded")

@@ -2,7 +2,8 @@
 optimizer step, batch independence and known weights."""
 import numpy as np
 
-from grader.autoregressive import check_pixelcnn
+from grader.trusted import skeleton
+from grader.trusted.properties import check_pixelcnn_model
 
 
 def test_causal_conv_mask_sizes(submission, expected, check, rng):
@@ -36,26 +37,19 @@ def test_pixelcnn_train_mode_and_after_step(submission, check, rng):
             "kernel_size": 7, "hidden_kernel_size": 3}
     height, width = int(rng.integers(5, 8)), int(rng.integers(5, 8))
     for mode, step in (("train", False), ("train", True), ("eval", True)):
-        dep = submission.run("pixelcnn_dependencies", arch=arch, height=height, width=width,
-                             mode=mode, optimizer_step=step, seed=int(rng.integers(2**31)))
-        check_pixelcnn(dep, context=f"PixelCNN on {height}x{width}, {mode} mode"
-                                    + (", after an optimizer step" if step else ""))
+        check_pixelcnn_model(submission, arch, height, width, rng, mode=mode, step=step,
+                             context=f"PixelCNN on {height}x{width}, {mode} mode"
+                                     + (", after an optimizer step" if step else ""))
 
 
 def test_pixelcnn_known_weights_likelihood(submission, expected, check, rng):
-    channels, layers = 4, 2
-    arch = {"channels": channels, "num_layers": layers, "kernel_size": 7, "hidden_kernel_size": 3}
-    shapes = {"input_conv": (channels, 1, 7, 7), "head": (channels, channels, 1, 1),
-              "output": (1, channels, 1, 1)}
-    shapes.update({f"hidden.{i}": (channels, channels, 3, 3) for i in range(layers)})
-    state = {}
-    for name, shape in shapes.items():
-        fan_in = int(np.prod(shape[1:]))
-        state[f"{name}.weight"] = rng.normal(size=shape) / np.sqrt(fan_in)
-        state[f"{name}.bias"] = rng.normal(size=shape[0]) * 0.1
+    arch = {"channels": 4, "num_layers": 2, "kernel_size": 7, "hidden_kernel_size": 3}
+    state = skeleton.random_state("pixelcnn", arch, rng)
     x = (rng.random((3, 1, 6, 5)) < 0.5).astype(np.float64)
-    kwargs = dict(model="pixelcnn", arch=arch, state=state, x=x)
-    got = submission.run("model_logits", **kwargs)
-    want = expected.run("model_logits", **kwargs)
-    check.close(got, want, what="PixelCNN logits with known weights loaded (its own masks)",
-                atol=1e-8)
+    kwargs = dict(model="pixelcnn", arch=arch, state=state, queries=[x])
+    got = submission.run("model_outputs", **kwargs)
+    want = expected.run("model_outputs", **kwargs)
+    check.that(type(got) is dict and type(got.get("outputs")) is list and len(got["outputs"]) == 1,
+               "PixelCNN's outputs could not be read")
+    check.close(got["outputs"][0], want["outputs"][0], atol=1e-8,
+                what="PixelCNN logits with known weights loaded (its own masks)")

@@ -1,7 +1,7 @@
 """Part 2 (public): MADE degrees, masks, MaskedLinear and the autoregressive property."""
 import numpy as np
 
-from grader.autoregressive import check_made
+from grader.trusted.properties import check_made_model
 
 # The example drawn in made.py's docstring: D = 3 inputs, one hidden layer of 4 units.
 DOC_DEGREES = [np.array([1, 2, 3]), np.array([1, 2, 1, 2])]
@@ -43,8 +43,6 @@ def test_masked_linear_applies_mask(submission, expected, check, rng):
                                                   "construction)", atol=1e-5)
 
 
-def test_made_is_autoregressive(submission, check):
-    arch = {"num_inputs": 6, "hidden_sizes": [32]}
-    dep = submission.run("made_dependencies", arch=arch, seed=0, mode="eval")
-    check_made(dep, np.arange(6), context="MADE(6, [32]), natural ordering, eval mode",
-               connectivity=False)
+def test_made_is_autoregressive(submission, rng):
+    check_made_model(submission, {"num_inputs": 6, "hidden_sizes": [32]}, rng,
+                     context="MADE(6, [32]), natural ordering, eval mode")

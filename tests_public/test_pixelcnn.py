@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from grader.autoregressive import check_pixelcnn
+from grader.trusted.properties import check_pixelcnn_model
 
 
 @pytest.mark.parametrize("kernel_size", [3, 5])
@@ -28,7 +28,7 @@ def test_masked_conv_applies_mask(submission, expected, check, rng):
                 what="MaskedConv2d(2, 3, 3, 'B') output (weights loaded after construction)")
 
 
-def test_pixelcnn_receptive_field(submission, check):
+def test_pixelcnn_receptive_field(submission, rng):
     arch = {"channels": 8, "num_layers": 2, "kernel_size": 5, "hidden_kernel_size": 3}
-    dep = submission.run("pixelcnn_dependencies", arch=arch, height=6, width=6, mode="eval")
-    check_pixelcnn(dep, context="PixelCNN(8 channels, 2 type-B layers) on 6x6, eval mode")
+    check_pixelcnn_model(submission, arch, 6, 6, rng,
+                         context="PixelCNN(8 channels, 2 type-B layers) on 6x6, eval mode")

@@ -1,0 +1,180 @@
+"""The batch report: per-test pass rates, per-part means, a score histogram, the slowest
+submissions and the regrade diff against an earlier CSV. Works on CSV rows (dicts of
+strings), so an old CSV and a fresh batch are read the same way."""
+from pathlib import Path
+
+from grader.trusted import manifest as manifest_module
+
+SLOWEST = 10
+
+
+def _number(column: str) -> str:
+    return column.split(" ", 1)[0]
+
+
+def _float(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _by_number(row: dict) -> dict[str, float | None]:
+    """Test number -> points earned, from a row whose test columns are 'NUMBER name'."""
+    from .batch import FIXED_COLUMNS
+    return {_number(c): _float(v) for c, v in row.items()
+            if c not in FIXED_COLUMNS and c and c[:1].isdigit()}
+
+
+def _md_cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _student_key(row: dict) -> str:
+    return row.get("email") or row.get("sid") or row.get("submission") or row.get("student", "")
+
+
+def histogram(totals: list[float], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(7, 3.5), dpi=110)
+    top = manifest_module.TOTAL_POINTS
+    axis.hist(totals, bins=[b - 0.5 for b in range(top + 2)], color="#4878a8", edgecolor="white")
+    if totals:
+        mean = sum(totals) / len(totals)
+        axis.axvline(mean, color="#c44", linestyle="--", label=f"mean {mean:.1f}")
+        axis.legend()
+    axis.set_xlim(-1, top + 1)
+    axis.set_xlabel(f"total score (of {top})")
+    axis.set_ylabel("submissions")
+    axis.set_title(f"Score distribution (n = {len(totals)})")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def summary(rows: list[dict], manifest) -> list[str]:
+    graded = [r for r in rows if _float(r.get("total")) is not None]
+    failed = [r for r in rows if _float(r.get("total")) is None]
+    totals = sorted(_float(r["total"]) for r in graded)
+    lines = ["# Batch report", ""]
+    if totals:
+        median = (totals[(len(totals) - 1) // 2] + totals[len(totals) // 2]) / 2
+        lines.append(f"{len(rows)} submissions: {len(graded)} graded, {len(failed)} not graded "
+                     f"(errors below). Mean {sum(totals) / len(totals):.2f} / "
+                     f"{manifest_module.TOTAL_POINTS}, median {median:g}, "
+                     f"{sum(t == manifest_module.TOTAL_POINTS for t in totals)} full marks.")
+    else:
+        lines.append(f"{len(rows)} submissions, none graded.")
+    lines += ["", "![score histogram](histogram.png)", ""]
+    scores = [_by_number(r) for r in graded]
+
+    lines += ["## Per part", ""]
+    part_rows = []
+    for part, info in manifest.parts.items():
+        tests = [t for t in manifest.tests if t.part == part]
+        earned = [sum(s.get(t.number) or 0 for t in tests) for s in scores]
+        mean = sum(earned) / len(earned) if earned else 0.0
+        full = sum(e >= info["points"] for e in earned)
+        part_rows.append([part, info["title"], f"{info['points']:g}", f"{mean:.2f}",
+                          f"{100 * mean / info['points']:.0f}%" if earned else "-",
+                          f"{100 * full / len(earned):.0f}%" if earned else "-"])
+    lines += _table(["part", "title", "points", "mean points", "mean %", "full marks"],
+                    part_rows)
+
+    lines += ["", "## Per test (hardest first)", ""]
+    test_rows = []
+    for test in manifest.tests:
+        got = [s.get(test.number) for s in scores]
+        got = [g for g in got if g is not None]
+        passed = sum(g >= test.points for g in got)
+        rate = passed / len(got) if got else None
+        mean = sum(got) / len(got) if got else None
+        test_rows.append((rate if rate is not None else 2.0, test, rate, mean))
+    test_rows.sort(key=lambda r: (r[0], r[1].number))
+    lines += _table(["test", "part", "points", "pass rate", "mean points"],
+                    [[f"{t.number} {t.name}", t.part, f"{t.points:g}",
+                      "-" if rate is None else f"{100 * rate:.0f}%",
+                      "-" if mean is None else f"{mean:.2f}"]
+                     for _, t, rate, mean in test_rows])
+
+    timed = sorted((r for r in rows if _float(r.get("seconds")) is not None),
+                   key=lambda r: -_float(r["seconds"]))[:SLOWEST]
+    lines += ["", f"## Slowest {len(timed)} (grading wall seconds)", ""]
+    lines += _table(["submission", "student", "seconds", "total"],
+                    [[r["submission"], r["student"], r["seconds"], r.get("total") or "-"]
+                     for r in timed])
+
+    errors = [r for r in rows if r.get("error")]
+    lines += ["", f"## Errors and submission problems ({len(errors)})", ""]
+    lines += _table(["submission", "student", "total", "error"],
+                    [[r["submission"], r["student"], r.get("total") or "not graded",
+                      r["error"][:300]] for r in errors]) if errors else ["None."]
+    return lines
+
+
+def regrade_diff(rows: list[dict], previous: list[dict], manifest) -> list[str]:
+    """Per student (matched by email, else sid, else submission): who gained or lost which
+    points between `previous` and `rows`."""
+    names = {t.number: t.name for t in manifest.tests}
+    before = {_student_key(r): r for r in previous}
+    after = {_student_key(r): r for r in rows}
+    changed, unchanged = [], 0
+    for key, row in after.items():
+        old = before.get(key)
+        if old is None:
+            continue
+        new_scores, old_scores = _by_number(row), _by_number(old)
+        gained, lost = [], []
+        for number in sorted(set(new_scores) | set(old_scores), key=str):
+            delta = (new_scores.get(number) or 0) - (old_scores.get(number) or 0)
+            label = f"{number} {names.get(number, '')}".strip()
+            if delta > 0:
+                gained.append(f"+{delta:g} {label}")
+            elif delta < 0:
+                lost.append(f"{delta:g} {label}")
+        old_total, new_total = _float(old.get("total")), _float(row.get("total"))
+        if gained or lost or old_total != new_total or old.get("error") != row.get("error"):
+            difference = ("" if old_total is None or new_total is None
+                          else f"{new_total - old_total:+g}")
+            changed.append([row.get("student", key), old.get("total") or "not graded",
+                            row.get("total") or "not graded", difference,
+                            "; ".join(gained) or "-", "; ".join(lost) or "-"])
+        else:
+            unchanged += 1
+    changed.sort(key=lambda r: _float(r[3]) or 0)
+    lines = ["# Regrade diff", "",
+             f"{len(changed)} students changed, {unchanged} unchanged, "
+             f"{len(set(after) - set(before))} new, {len(set(before) - set(after))} gone.", ""]
+    if changed:
+        lines += _table(["student", "before", "after", "change", "gained", "lost"], changed)
+    for title, keys, source in (("New", set(after) - set(before), after),
+                                ("Gone", set(before) - set(after), before)):
+        if keys:
+            lines += ["", f"## {title}", ""]
+            lines += [f"- {source[k].get('student', k)} ({source[k].get('total') or 'not graded'})"
+                      for k in sorted(keys)]
+    return lines
+
+
+def write_report(rows: list[dict], manifest, folder: Path, previous=None) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows]
+    written = [folder / "report.md", folder / "histogram.png"]
+    lines = summary(rows, manifest)
+    if previous is not None:
+        diff = regrade_diff(rows, previous, manifest)
+        (folder / "regrade.md").write_text("\n".join(diff) + "\n")
+        written.append(folder / "regrade.md")
+        lines += ["", "## Regrade", "", diff[2], "", "Details: [regrade.md](regrade.md)"]
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    histogram([_float(r["total"]) for r in rows if _float(r.get("total")) is not None],
+              folder / "histogram.png")
+    return written

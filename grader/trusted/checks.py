@@ -1,0 +1,82 @@
+"""Judge-side checks: numpy only, messages a student can act on.
+
+Public tests show got/expected; hidden tests say what is wrong without the expected value.
+A `Failure` is the only exception whose message reaches a student verbatim.
+"""
+import numpy as np
+
+from grader.wire import Tensor, Unsupported
+
+KINDS = {"float": "f", "int": "iu", "bool": "b"}
+
+
+class Failure(AssertionError):
+    """A check failed; str(self) is shown to the student."""
+
+
+def _preview(array: np.ndarray, limit: int = 8) -> str:
+    flat = np.asarray(array).ravel()
+    text = np.array2string(flat[:limit], precision=4, separator=", ")
+    return text[:-1] + ", ...]" if flat.size > limit else text
+
+
+class Check:
+    """Assertions bound to one test's visibility (public tests may reveal expected values)."""
+
+    def __init__(self, public: bool):
+        self.public = public
+
+    def that(self, condition, message: str):
+        if not condition:
+            raise Failure(message)
+
+    def tensor(self, got, *, what: str, shape=None, kind: str | None = None) -> np.ndarray:
+        """`got` must be a torch.Tensor of the given shape and dtype kind; returns its array."""
+        if isinstance(got, Unsupported):
+            raise Failure(f"{what}: returned an object of type {got.type_name}, "
+                          f"expected a torch.Tensor")
+        if not isinstance(got, Tensor):
+            raise Failure(f"{what}: returned {type(got).__name__}, expected a torch.Tensor")
+        if got.device != "cpu":
+            raise Failure(f"{what}: returned a tensor on {got.device} for inputs on the CPU; "
+                          f"create new tensors on the device of the inputs")
+        if shape is not None and tuple(got.shape) != tuple(shape):
+            raise Failure(f"{what}: returned shape {tuple(got.shape)}, expected {tuple(shape)}")
+        if kind is not None and got.array.dtype.kind not in KINDS[kind]:
+            raise Failure(f"{what}: returned dtype {got.dtype}, expected a {kind} tensor")
+        return got.array
+
+    def close(self, got, want, *, what: str, atol: float = 1e-6, rtol: float = 1e-5,
+              hints: dict | None = None):
+        """Values agree within tolerance (inf must match inf); `hints` names known mistakes."""
+        got_array = self.tensor(got, what=what, shape=np.shape(_array(want)))
+        want = _array(want)
+        if np.allclose(got_array, want, atol=atol, rtol=rtol, equal_nan=False):
+            return
+        message = f"{what}: wrong values"
+        if not np.all(np.isfinite(got_array) | np.isinf(want)):
+            message = f"{what}: returned nan/inf where a finite value was expected"
+        for mistake, candidate in (hints or {}).items():
+            if np.shape(candidate) == want.shape and np.allclose(got_array, candidate,
+                                                                  atol=atol, rtol=rtol):
+                message += f" (looks like {mistake})"
+                break
+        wrong = ~np.isclose(got_array, want, atol=atol, rtol=rtol)
+        message += f"; {int(wrong.sum())} of {want.size} entries differ"
+        if self.public:
+            message += f"\n  got:      {_preview(got_array)}\n  expected: {_preview(want)}"
+        raise Failure(message)
+
+    def equal(self, got, want, *, what: str, kind: str | None = None):
+        got_array = self.tensor(got, what=what, shape=np.shape(_array(want)), kind=kind)
+        want = _array(want)
+        if np.array_equal(got_array, want):
+            return
+        message = f"{what}: wrong values at {int((got_array != want).sum())} of {want.size} entries"
+        if self.public:
+            message += f"\n  got:      {_preview(got_array, 16)}\n  expected: {_preview(want, 16)}"
+        raise Failure(message)
+
+
+def _array(value) -> np.ndarray:
+    return value.array if isinstance(value, Tensor) else np.asarray(value)

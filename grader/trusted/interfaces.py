@@ -1,0 +1,108 @@
+"""The interfaces tests are written against (judge side; no torch, no student code).
+
+    submission.call("made.made_masks", degrees)          # a student function on judge-chosen inputs
+    submission.run("model_outputs", model="made", ...)   # any worker probe (grader/worker/probes.py)
+    value, usage = submission.timed("train", ...)        # usage measured by the fork server
+    measure.run("nll", ...)                              # trusted torch worker, no student code
+    expected.run(...)                                    # the same probes on reference/
+
+Values are raw evaluations: numpy arrays in, `wire.Tensor` / JSON values out. `Sandboxed` runs
+every probe in a fresh worker; the students' in-process mode lives in grader/worker/inprocess.py.
+"""
+import base64
+import hashlib
+import json
+import time
+import zlib
+from pathlib import Path
+
+from grader import wire
+from grader.trusted.outcome import Usage
+
+
+class StudentCodeError(Exception):
+    """The student's code failed (raised, crashed, timed out, broke the contract)."""
+
+    def __init__(self, message: str, *, kind: str = "exception", traceback: str = "",
+                 output: str = ""):
+        super().__init__(message)
+        self.kind, self.traceback, self.output = kind, traceback, output
+
+
+class GraderFault(Exception):
+    """A failure the student did not cause (the fork server died, an outside kill)."""
+
+
+class Interface:
+    def run(self, probe: str, **kwargs):
+        return self.timed(probe, **kwargs)[0]
+
+    def timed(self, probe: str, **kwargs):
+        """(value, Usage) of one probe run."""
+        raise NotImplementedError
+
+    def call(self, target: str, *args, generator_seed=None, **kwargs):
+        return self.run("call", target=target, args=list(args), kwargs=kwargs,
+                        generator_seed=generator_seed)
+
+
+class Sandboxed(Interface):
+    """Runs each probe in a fresh worker of `role` (student, reference or measure)."""
+
+    def __init__(self, sandbox, *, role: str = "student", timeout: float = 120.0):
+        self.sandbox, self.role = sandbox, role
+        self.deadline = None  # set per test by the plugin (monotonic seconds)
+        self.timeout = timeout
+
+    def timed(self, probe: str, **kwargs):
+        timeout = self.timeout if self.deadline is None else self.deadline - time.monotonic()
+        if timeout <= 0:
+            raise StudentCodeError("the test ran out of time", kind="timeout")
+        outcome = self.sandbox.run(probe, kwargs, timeout=timeout, role=self.role)
+        if outcome.kind == "infrastructure" or (not outcome.ok and self.role != "student"):
+            raise GraderFault(f"{self.role} worker: {outcome.kind}: {outcome.message}\n"
+                              f"{outcome.traceback}{outcome.output[-2000:]}")
+        if not outcome.ok:
+            raise StudentCodeError(outcome.message, kind=outcome.kind,
+                                   traceback=outcome.traceback, output=outcome.output)
+        return outcome.value, outcome.usage
+
+
+def _key(probe: str, kwargs: dict) -> str:
+    return hashlib.sha256(wire.encode([probe, kwargs])).hexdigest()
+
+
+class Cached(Interface):
+    """Memoises an oracle (the reference is deterministic and tests share values; its timed
+    runs are measured once per grading); `save` writes every answer so far: the recorded file
+    of the student release."""
+
+    def __init__(self, inner: Interface):
+        self.inner, self.answers, self.usages = inner, {}, {}
+
+    def timed(self, probe: str, **kwargs):
+        key = _key(probe, kwargs)
+        if key not in self.answers:
+            value, self.usages[key] = self.inner.timed(probe, **kwargs)
+            self.answers[key] = wire.encode(value)
+        return wire.decode(self.answers[key]), self.usages[key]
+
+    def save(self, path: Path):
+        packed = {k: base64.b64encode(zlib.compress(v, 9)).decode() for k, v in
+                  sorted(self.answers.items())}
+        Path(path).write_text(json.dumps(packed, indent=0) + "\n")
+
+
+class Recorded(Interface):
+    """Expected values of the public tests, recorded from the reference by `grader record`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.answers = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def timed(self, probe: str, **kwargs):
+        packed = self.answers.get(_key(probe, kwargs))
+        if packed is None:
+            raise LookupError(f"no recorded expected value for this call in {self.path}; "
+                              f"staff: run `python -m grader record`")
+        return wire.decode(zlib.decompress(base64.b64decode(packed))), Usage()

@@ -1,0 +1,78 @@
+"""The one manifest (grader/trusted/manifest.toml): every graded test's part, points, visibility,
+timeout and name, keyed by pytest node id. Nothing else states points."""
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import ROOT
+
+MANIFEST_PATH = ROOT / "grader" / "trusted" / "manifest.toml"
+TOTAL_POINTS = 40
+PUBLIC_DIR, HIDDEN_DIR = "tests_public", "tests_hidden"
+VISIBILITY = {PUBLIC_DIR: "visible", HIDDEN_DIR: "after_published"}
+
+
+@dataclass(frozen=True)
+class TestEntry:
+    id: str
+    part: str
+    points: float
+    visibility: str
+    timeout: float
+    name: str
+    number: str  # Gradescope "number", e.g. "2b.1"
+
+    @property
+    def public(self) -> bool:
+        return self.visibility == "visible"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    parts: dict  # part -> {"points", "title"}
+    tests: tuple[TestEntry, ...]
+
+    def by_id(self) -> dict[str, TestEntry]:
+        return {t.id: t for t in self.tests}
+
+    def public_only(self) -> "Manifest":
+        return Manifest(self.parts, tuple(t for t in self.tests if t.public))
+
+
+def load(path: Path = MANIFEST_PATH) -> Manifest:
+    raw = tomllib.loads(Path(path).read_text())
+    counters: dict[str, int] = {}
+    tests = []
+    for test_id, fields in raw["tests"].items():
+        counters[fields["part"]] = counters.get(fields["part"], 0) + 1
+        number = f"{fields['part']}.{counters[fields['part']]}"
+        tests.append(TestEntry(id=test_id, number=number, **fields))
+    return Manifest(raw["parts"], tuple(tests))
+
+
+def problems(manifest: Manifest, collected: set[str] | None = None,
+             full: bool = True) -> list[str]:
+    """Everything wrong with the manifest (empty list: valid). `collected`, when given, is
+    the set of node ids pytest collected; `full=False` for a release without hidden tests."""
+    found = []
+    if full and sum(t.points for t in manifest.tests) != TOTAL_POINTS:
+        found.append(f"tests total {sum(t.points for t in manifest.tests)} points, not 40")
+    if full and sum(p["points"] for p in manifest.parts.values()) != TOTAL_POINTS:
+        found.append("parts do not total 40 points")
+    for part, info in manifest.parts.items():
+        points = sum(t.points for t in manifest.tests if t.part == part)
+        if full and points != info["points"]:
+            found.append(f"part {part}: tests total {points}, the part is worth {info['points']}")
+    for test in manifest.tests:
+        folder = test.id.split("/", 1)[0]
+        if test.part not in manifest.parts:
+            found.append(f"{test.id}: unknown part {test.part}")
+        if VISIBILITY.get(folder) != test.visibility:
+            found.append(f"{test.id}: visibility {test.visibility} does not match {folder}/")
+        if test.points <= 0 or test.timeout <= 0:
+            found.append(f"{test.id}: points and timeout must be positive")
+    if collected is not None:
+        listed = set(manifest.by_id())
+        found += [f"collected but not in the manifest: {i}" for i in sorted(collected - listed)]
+        found += [f"in the manifest but not collected: {i}" for i in sorted(listed - collected)]
+    return found

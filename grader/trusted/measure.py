@@ -1,0 +1,41 @@
+"""Trusted measurements: torch code that runs in a worker of role "measure", forked from the
+fork server, which never imports student code (nor reference/). It scores what a student's
+worker returned, e.g. the held-out NLL of the parameters the student's `train` produced,
+loaded into an untouched known-good model. Imports torch: never imported by the judge.
+"""
+import torch
+
+from grader.known_good import as_data, known_good_nll, known_model
+
+PROBES = {}
+
+
+def probe(fn):
+    PROBES[fn.__name__] = fn
+    return fn
+
+
+@probe
+def initial_parameters(model, masks, channels=None, seed=0):
+    """PyTorch's default initialisation of the known-good model, from `seed`."""
+    torch.manual_seed(seed)
+    net = known_model(model, masks, channels)
+    return {name: p.detach() for name, p in net.named_parameters()}
+
+
+@probe
+def nll(model, masks, parameters, data, channels=None, batch_size=500):
+    """Per-example NLL in nats (float64, eval mode) of the known-good model holding
+    `parameters` (names and shapes checked by the judge before it sends them)."""
+    net = known_model(model, masks, channels)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(parameters[name])
+    net.eval()
+    x = as_data(model, data)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            out.append(known_good_nll(net(batch), batch).double())
+    return torch.cat(out)

@@ -1,0 +1,273 @@
+"""Judge-side client of the fork server: run one probe in a fresh worker, get an Outcome.
+
+Imports numpy (through grader.wire) and never torch.  One Sandbox per grading run::
+
+    with Sandbox(submission_dir, reference_dir=ref, protected=[ref, hidden, results]) as sb:
+        out = sb.run("call", {"target": "made.made_masks", "args": [...]}, timeout=10)
+        out = sb.run("nll", {...}, timeout=10, role="measure")   # trusted, no student code
+
+When the judge is root, student workers run as an unprivileged user from a locked pool
+(grader/trusted/users.py) and every process of that user is killed after each run.  Otherwise
+they run as the judge's user, and the fork server (a child subreaper) kills its whole tree.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from grader import wire
+from grader.trusted import cleanup
+from grader.trusted.outcome import Capped, Outcome, Usage, classify
+from grader.trusted.protocol import recv_msg, send_msg
+from grader.trusted.users import SandboxError, claimed_user, ensure_user, protect
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROBE_MODULES = {"student": "grader.worker.probes", "reference": "grader.worker.probes",
+                 "measure": "grader.trusted.measure"}
+_BOOT = ("import sys; sys.path.insert(0, {root!r}); from grader.trusted.zygote import main; "
+         "main(sys.argv[1:])")
+_STDLIB_WARNED = set()
+
+
+class Sandbox:
+    def __init__(self, submission_dir, *, reference_dir=None, probe_modules=None,
+                 user: str | None = "auto", memory_mb: int = 1000, cpu_seconds: int = 60,
+                 output_cap: int = 64_000, result_cap: int = 64 << 20, protected=(),
+                 fsize_mb: int = 64, nofile: int = 256, nproc: int = 64,
+                 python: str = sys.executable):
+        self.submission_dir = os.path.realpath(submission_dir)
+        self.reference_dir = os.path.realpath(reference_dir) if reference_dir else None
+        self.probe_modules = dict(PROBE_MODULES, **(probe_modules or {}))
+        self.python = python
+        self.memory_mb, self.cpu_seconds = memory_mb, cpu_seconds
+        self.output_cap, self.result_cap = output_cap, result_cap
+        self.limits = {"fsize_mb": fsize_mb, "nofile": nofile, "nproc": nproc}
+        self.protected = [os.path.realpath(p) for p in protected]
+        self._claim = None
+        self.stdlib_readable = True
+        if user == "auto":  # as root: a user no concurrent grading run holds (see users.py)
+            self._claim = claimed_user() if os.geteuid() == 0 else None
+            user = None
+        if user and os.geteuid() != 0:
+            raise SandboxError("running children as another user needs root")
+        self.user = user
+        self.uid = self.gid = None
+        self.proc: subprocess.Popen | None = None
+        self.ctrl: socket.socket | None = None
+        self.scratch_root: str | None = None
+        self.zygote_info: dict = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> "Sandbox":
+        if self._claim is not None:
+            self.user = self._claim.__enter__()
+        if self.user:
+            self.uid, self.gid = ensure_user(self.user)
+            protect(self.protected, self.gid)
+            self.stdlib_readable = self._check_stdlib()
+        self.scratch_root = tempfile.mkdtemp(prefix="ps1-sandbox-")
+        os.chmod(self.scratch_root, 0o711)  # children reach their own run dir, list nothing
+        self._start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        cfg = dict(self.limits, sock_fd=child.fileno(), probe_modules=self.probe_modules,
+                   uid=self.uid, gid=self.gid, memory_mb=self.memory_mb,
+                   cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
+                   submission_dir=self.submission_dir, reference_dir=self.reference_dir,
+                   scratch_root=self.scratch_root,
+                   preload_lazy_torch=not self.stdlib_readable)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.scratch_root,
+               "TMPDIR": self.scratch_root, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        log_path = os.path.join(self.scratch_root, "zygote.log")
+        # 0600: the run dirs sit beside it and grader tracebacks are not for students.
+        with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.python, "-I", "-c", _BOOT.format(root=ROOT), json.dumps(cfg)],
+                pass_fds=[child.fileno()], env=env, cwd=self.scratch_root,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True)  # a Ctrl-C in the terminal goes to the judge only
+        child.close()
+        self.ctrl = parent
+        self.ctrl.settimeout(120)
+        try:
+            self.zygote_info, _ = recv_msg(self.ctrl)
+        except (EOFError, OSError, wire.WireError):
+            with open(log_path, errors="replace") as f:
+                tail = f.read()[-3000:]
+            self._stop_zygote()
+            raise SandboxError(f"the sandbox server failed to start:\n{tail}") from None
+        self.ctrl.settimeout(60)
+
+    def _alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and self.ctrl is not None
+
+    def _check_stdlib(self) -> bool:
+        """Can the sandbox user read the interpreter's standard library? When it cannot (a
+        Python under /root, mode 0700), the fork server preloads what optimizers import."""
+        stdlib = os.path.dirname(os.__file__)
+        readable = cleanup.as_user(self.uid, self.gid, lambda: 0 if os.access(
+            stdlib, os.R_OK | os.X_OK) else 1) == 0
+        if not readable and stdlib not in _STDLIB_WARNED:
+            _STDLIB_WARNED.add(stdlib)
+            sys.stderr.write(f"grader: {self.user} cannot read {stdlib}; preloading "
+                             f"torch._dynamo for it (chmod o+rx the interpreter's folders "
+                             f"to save ~70 MB)\n")
+        return readable
+
+    def _stop_zygote(self) -> None:
+        if self.ctrl is not None:
+            self.ctrl.close()
+            self.ctrl = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def close(self) -> None:
+        """Shut the server down, kill everything left, delete temporary files. Never raises."""
+        try:
+            if self._alive():
+                try:
+                    send_msg(self.ctrl, {"op": "shutdown"})
+                    recv_msg(self.ctrl)
+                    self.proc.wait(timeout=10)
+                except (OSError, EOFError, wire.WireError, subprocess.TimeoutExpired):
+                    pass
+            self._stop_zygote()
+            self.sweep()
+            if self.scratch_root:
+                cleanup.remove_tree(self.scratch_root)
+                self.scratch_root = None
+        except Exception as exc:  # noqa: BLE001 - cleanup must not turn into a lost grade
+            cleanup.log(f"closing the sandbox failed: {type(exc).__name__}: {exc}")
+        finally:
+            if self._claim is not None:
+                self._claim.__exit__(None, None, None)
+                self._claim = None
+
+    # ------------------------------------------------------------------ cleaning up
+    def sweep(self) -> None:
+        """Kill every sandbox process and delete what workers left behind."""
+        if self.uid is not None:
+            cleanup.kill_user(self.uid, self.gid)
+        if self._alive():
+            try:
+                send_msg(self.ctrl, {"op": "sweep"})
+                recv_msg(self.ctrl)
+            except (OSError, EOFError, wire.WireError):
+                self._stop_zygote()
+        if self.uid is not None:
+            cleanup.sweep_shared(self.uid)
+        if self.scratch_root and os.path.isdir(self.scratch_root):
+            for name in os.listdir(self.scratch_root):
+                if name.startswith("run-"):
+                    cleanup.remove_tree(os.path.join(self.scratch_root, name))
+
+    def _kill(self, pid: int) -> None:
+        for kill in (os.killpg, os.kill):  # its own session; before setsid, just the pid
+            try:
+                kill(pid, 9)
+            except OSError:
+                pass
+        if self.uid is not None:
+            cleanup.kill_user(self.uid, self.gid)
+
+    # ------------------------------------------------------------------ running
+    def run(self, probe: str, kwargs: dict, *, timeout: float, role: str = "student",
+            seed: int = 0) -> Outcome:
+        """Run ``PROBES[probe](**kwargs)`` of the role's probe module in a fresh worker."""
+        if role == "reference" and not self.reference_dir:
+            raise SandboxError("a reference run needs reference_dir")
+        if not self._alive():
+            self._stop_zygote()
+            self._start()
+        request = {"op": "run", "probe": probe, "kwargs": kwargs, "role": role, "seed": seed}
+        res_r, res_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            send_msg(self.ctrl, request, fds=[res_w, out_w])
+        finally:
+            os.close(res_w)
+            os.close(out_w)
+        try:
+            pid = recv_msg(self.ctrl)[0]["pid"]
+            result, output, exit_msg, state = self._collect(pid, res_r, out_r,
+                                                            time.monotonic() + timeout)
+        except (OSError, EOFError, wire.WireError, KeyError, TypeError):
+            self._stop_zygote()
+            result, output, exit_msg, state = bytearray(), Capped(self.output_cap), None, "dead"
+        self.sweep()
+        self._drain(res_r, out_r, result, output)
+        out = classify(bytes(result), exit_msg, state, timeout=timeout, memory_mb=self.memory_mb,
+                       cpu_seconds=self.cpu_seconds, result_cap=self.result_cap)
+        out.output = output.text()
+        if exit_msg:
+            out.usage = Usage(exit_msg["cpu_seconds"], exit_msg["wall_seconds"],
+                              exit_msg["orphans"])
+        return out
+
+    def _collect(self, pid, res_r, out_r, deadline):
+        """Read both pipes until the server reports the worker's exit (or kill at deadline)."""
+        result, output, state, exit_msg = bytearray(), Capped(self.output_cap), "", None
+        sel = selectors.DefaultSelector()
+        for fd in (res_r, out_r):
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        sel.register(self.ctrl, selectors.EVENT_READ)
+        grace = None
+        while exit_msg is None:
+            now = time.monotonic()
+            if state == "" and now >= deadline:
+                state, grace = "timeout", now + 15
+                self._kill(pid)
+            if grace is not None and now >= grace:
+                raise EOFError("the fork server did not reap a killed worker")
+            wait = (deadline if grace is None else grace) - now
+            for key, _ in sel.select(timeout=max(0.0, wait)):
+                if key.fileobj is self.ctrl:
+                    exit_msg = recv_msg(self.ctrl)[0]
+                    continue
+                data = os.read(key.fd, 1 << 16)
+                if not data:
+                    sel.unregister(key.fd)
+                elif key.fd == out_r:
+                    output.add(data)
+                elif len(result) + len(data) > self.result_cap:
+                    if state == "":
+                        state = "too_large"
+                        self._kill(pid)
+                else:
+                    result += data
+        sel.close()
+        return result, output, exit_msg, state
+
+    def _drain(self, res_r, out_r, result, output) -> None:
+        """After the sweep every writer is dead: read what is left, then close."""
+        end = time.monotonic() + 2
+        for fd, sink in ((res_r, None), (out_r, output)):
+            os.set_blocking(fd, False)
+            while time.monotonic() < end:
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    time.sleep(0.001)
+                    continue
+                if not data:
+                    break
+                if sink is not None:
+                    sink.add(data)
+                elif len(result) + len(data) <= self.result_cap:
+                    result += data
+            os.close(fd)
