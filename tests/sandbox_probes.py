@@ -108,6 +108,57 @@ def burn(student, seconds=0.5, where="self"):
     return {"own_cpu": time.process_time()}
 
 
+PERSIST_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+SHM_KEY = 0x50531337
+
+
+def _libc():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def persist(student, marker, extra_folder):
+    """Leave `marker` wherever the sandbox user can write: top level and sub-folders of the
+    shared writable folders, a world-writable folder owned by someone else, SysV shm."""
+    left = []
+    for folder in (*PERSIST_FOLDERS, extra_folder):
+        for path in (os.path.join(folder, f"{marker}.txt"),
+                     os.path.join(folder, f"{marker}-dir", "deep", f"{marker}.txt")):
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(marker)
+                left.append(path)
+            except OSError:
+                pass
+    libc = _libc()
+    shmid = libc.shmget(SHM_KEY, 4096, 0o1000 | 0o666)  # IPC_CREAT
+    if shmid >= 0:
+        left.append(f"shm {shmid}")
+    return left
+
+
+def look(student, marker, extra_folder):
+    """What a later worker finds of `persist`'s marker."""
+    found = []
+    for folder in (*PERSIST_FOLDERS, extra_folder):
+        for root, dirs, files in os.walk(folder):
+            found += [os.path.join(root, f) for f in files if marker in f]
+    if _libc().shmget(SHM_KEY, 0, 0) >= 0:
+        found.append("shm")
+    return found
+
+
+def kill_self(student):
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def nap(student, seconds=1.0):
+    time.sleep(seconds)
+    return "awake"
+
+
 def read_file(student, path):
     try:
         with open(path) as f:
@@ -180,4 +231,4 @@ def return_value(student, what):
 
 PROBES = {f.__name__.rstrip("_"): f for f in (
     echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
-    setsid_grandchild, burn, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value)}
+    setsid_grandchild, burn, persist, look, kill_self, nap, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value)}

@@ -65,6 +65,14 @@ def sb(dirs):
 
 
 @pytest.fixture(scope="module")
+def swept(dirs):
+    """No namespaces: the fallback that sweeps what the sandbox user owns."""
+    with Sandbox(dirs["sub"], probe_modules=PROBES, user=TEST_USER + "2", namespaces=False,
+                 memory_mb=500, cpu_seconds=30) as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
 def plain(dirs):
     """No sandbox user: children keep the judge's uid (the non-root path)."""
     with Sandbox(dirs["sub"], probe_modules=PROBES, user=None, cpu_seconds=1) as box:
@@ -179,6 +187,49 @@ def test_cpu_time_counts_every_process_the_worker_started(sb, where):
     assert out.usage.orphans == (1 if where == "orphan" else 0)
 
 
+@ROOT_ONLY
+def test_kills_are_retried_once_and_told_apart(sb):
+    """A SIGKILL that is not the grader's doing is retried; only a repeat is the student's.
+    The OOM killer striking a small worker is the machine's fault, never the student's."""
+    from grader.trusted.interfaces import GraderFault, Sandboxed, StudentCodeError
+    from grader.trusted.outcome import classify
+    import threading
+    worker = Sandboxed(sb)
+
+    def kill_the_first_worker():  # someone else's SIGKILL, once
+        for _ in range(500):
+            pids = live_pids_of(sb.uid)
+            if pids:
+                time.sleep(0.3)
+                for pid in pids:
+                    os.kill(pid, 9)
+                return
+            time.sleep(0.01)
+    killer = threading.Thread(target=kill_the_first_worker)
+    killer.start()
+    assert worker.run("nap", seconds=2.0) == "awake"
+    killer.join()
+    with pytest.raises(StudentCodeError, match="SIGKILL signal.*twice in a row") as info:
+        worker.run("kill_self")
+    assert info.value.kind == "killed"
+    killed = {"exit_status": -9, "cpu_seconds": 0.1, "max_rss_kb": 300_000}
+    small = classify(b"", dict(killed, oom_kills=1), "", timeout=5, memory_mb=500,
+                     cpu_seconds=30, result_cap=1 << 20, baseline_kb=250_000)
+    big = classify(b"", dict(killed, oom_kills=1, max_rss_kb=900_000), "", timeout=5,
+                   memory_mb=500, cpu_seconds=30, result_cap=1 << 20, baseline_kb=250_000)
+    assert (small.kind, big.kind) == ("infrastructure", "memory")
+    with pytest.raises(GraderFault):
+        Sandboxed(_FakeSandbox(small)).run("echo")
+
+
+class _FakeSandbox:
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+    def run(self, *args, **kwargs):
+        return self.outcome
+
+
 @pytest.mark.parametrize("box", ["sb", "plain"])
 def test_setsid_grandchild_is_killed_by_the_sweep(request, dirs, box):
     target = os.path.join(dirs["drop"], f"escaped-{box}")
@@ -202,14 +253,35 @@ def test_child_runs_as_the_sandbox_user_with_a_clean_process(sb):
 
 @ROOT_ONLY
 def test_child_cannot_read_protected_paths(sb, dirs):
+    hidden = {"EACCES", "ENOENT"}  # closed, or not even there (a private /tmp)
     for path in (dirs["secret"], dirs["ref"]):
-        assert sb.run("list_dir", {"path": path}, timeout=10).value == "EACCES"
+        assert sb.run("list_dir", {"path": path}, timeout=10).value in hidden
     secret = os.path.join(dirs["secret"], "answers.txt")
-    assert sb.run("read_file", {"path": secret}, timeout=10).value == "EACCES"
+    assert sb.run("read_file", {"path": secret}, timeout=10).value in hidden
     environ = f"/proc/{sb.proc.pid}/environ"
-    assert sb.run("read_file", {"path": environ}, timeout=10).value == "EACCES"
+    assert sb.run("read_file", {"path": environ}, timeout=10).value in hidden
     assert not stat.S_IMODE(os.stat(dirs["secret"]).st_mode) & 0o007
     assert sb.run("read_file", {"path": secret}, timeout=10, role="reference").value == "42"
+
+
+@ROOT_ONLY
+@pytest.mark.parametrize("box", ["sb", "swept"])
+def test_nothing_a_worker_leaves_reaches_the_next_one(request, dirs, box):
+    """Files at any depth of the shared writable folders (one owned by someone else among
+    them) and SysV shared memory: gone before the next worker, and after it, on the host."""
+    sandbox = request.getfixturevalue(box)
+    if box == "sb" and not sandbox.isolated:
+        pytest.skip("no namespaces on this machine: only the sweep path can be tested")
+    marker = f"ps1-persist-{box}-{os.getpid()}"
+    left = sandbox.run("persist", {"marker": marker, "extra_folder": dirs["drop"]}, timeout=20)
+    assert left.ok and len(left.value) >= 6, left
+    found = sandbox.run("look", {"marker": marker, "extra_folder": dirs["drop"]}, timeout=20)
+    assert found.ok and found.value == [], found
+    for folder in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", dirs["drop"]):
+        for root, _, files in os.walk(folder):
+            assert not [f for f in files if marker in f], root
+    with open("/proc/sysvipc/shm") as f:
+        assert not [line for line in f if line.split()[0] == str(0x50531337)]
 
 
 @ROOT_ONLY

@@ -52,8 +52,9 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
     """Returns (results.json as a dict or None, the combined output of the scripts)."""
     if os.geteuid() == 0:
         # The autograder closes its own copies; the checkout running this command is on the
-        # same machine, one `..` away from the venv, and must be closed to students too.
-        protect([ROOT / "reference", ROOT / "tests_hidden"], gid=-1)
+        # same machine (reference/, tests_hidden/, .git, dist/) and must be closed to
+        # students too.
+        protect([ROOT, ROOT / "reference", ROOT / "tests_hidden"], gid=-1)
     base = "/var/tmp" if not os.stat(tempfile.gettempdir()).st_mode & 0o001 else None
     root = Path(tempfile.mkdtemp(prefix="ps1-gradescope-", dir=base))
     root.chmod(0o755)

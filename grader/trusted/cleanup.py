@@ -9,7 +9,9 @@ import stat
 import sys
 import time
 
-SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+IPC_RMID = 0
+_libc = None
 
 
 def log(message: str) -> None:
@@ -106,6 +108,32 @@ def remove_tree(path: str) -> None:
         except OSError as exc:
             stuck.add(current)
             log(f"cannot remove {current}: {exc}")
+
+
+def remove_ipc(uid: int) -> None:
+    """Remove the SysV shared memory segments, semaphore sets and message queues `uid` owns
+    or created (they outlive every process)."""
+    global _libc
+    import ctypes
+    _libc = _libc or ctypes.CDLL(None, use_errno=True)
+    removers = {"shm": lambda i: _libc.shmctl(i, IPC_RMID, None),
+                "sem": lambda i: _libc.semctl(i, 0, IPC_RMID),
+                "msg": lambda i: _libc.msgctl(i, IPC_RMID, None)}
+    for kind, remove in removers.items():
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                header, *rows = [line.split() for line in f if line.strip()]
+        except (OSError, ValueError):
+            continue
+        column = {name: i for i, name in enumerate(header)}
+        ident = column.get("shmid", column.get("semid", column.get("msqid")))
+        for row in rows:
+            try:
+                owners = {int(row[column["uid"]]), int(row[column["cuid"]])}
+                if uid in owners and remove(int(row[ident])) != 0:
+                    log(f"cannot remove SysV {kind} {row[ident]}")
+            except (KeyError, IndexError, ValueError, TypeError):
+                continue
 
 
 def owned_by(path: str, uid: int) -> bool:

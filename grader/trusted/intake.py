@@ -5,6 +5,7 @@ Nothing here imports or runs student code. Zip members are read as bytes: no sym
 absolute or `..` paths, size caps before anything is written.
 """
 import ast
+import os
 import shutil
 import stat
 import zipfile
@@ -23,18 +24,20 @@ class Intake:
     directory: Path
     problems: list[str] = field(default_factory=list)
     found: list[str] = field(default_factory=list)
+    refused: dict = field(default_factory=dict)  # module name -> why it is not graded
 
 
 def _depth_key(path: PurePosixPath):
     return (len(path.parts), str(path))
 
 
-def _choose(candidates: dict[str, list], problems: list[str]) -> dict:
+def _choose(candidates: dict[str, list], problems: list[str], refused: dict) -> dict:
     """Pick one file per module name: the shallowest (a wrapping folder is fine)."""
     chosen = {}
     for name in sorted(WANTED):
         options = sorted(candidates.get(name, []), key=lambda c: _depth_key(c[0]))
         if not options:
+            refused.setdefault(name, "it is missing from the upload")
             problems.append(f"{name} is missing: submit all five files ("
                             + ", ".join(sorted(WANTED)) + ")")
             continue
@@ -44,14 +47,16 @@ def _choose(candidates: dict[str, list], problems: list[str]) -> dict:
     return chosen
 
 
-def _check_source(name: str, data: bytes, problems: list[str]) -> bool:
+def _check_source(name: str, data: bytes, problems: list[str], refused: dict) -> bool:
     if len(data) > MAX_MODULE_BYTES:
+        refused[name] = f"it is {len(data) >> 20} MB, over the 1 MB limit"
         problems.append(f"{name} is {len(data) >> 20} MB, over the 1 MB limit: remove data or "
                         f"generated code from it")
         return False
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        refused[name] = f"it is not valid UTF-8 (byte {exc.start}); save it as UTF-8"
         problems.append(f"{name} is not valid UTF-8 (byte {exc.start}): save it as UTF-8")
         return False
     try:  # parsing only (nothing runs); staged anyway so each test shows the error too
@@ -64,11 +69,12 @@ def _check_source(name: str, data: bytes, problems: list[str]) -> bool:
     return True
 
 
-def _from_zip(path: Path, problems: list[str]) -> dict:
+def _from_zip(path: Path, problems: list[str], refused: dict) -> dict:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        problems.append(f"the upload is not a readable zip file ({exc})")
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        problems.append(f"the upload is not a readable zip file ({exc}): zip your five modules "
+                        f"again (python make_submission.py writes submission.zip)")
         return {}
     candidates, total = {}, 0
     with archive:
@@ -83,6 +89,8 @@ def _from_zip(path: Path, problems: list[str]) -> dict:
                 continue
             if stat.S_ISLNK(mode):
                 problems.append(f"refused {info.filename}: symbolic links are not allowed")
+                if member.name in WANTED:
+                    refused.setdefault(member.name, f"{info.filename} is a symbolic link")
                 continue
             if info.is_dir() or member.name not in WANTED or "__MACOSX" in member.parts:
                 if not info.is_dir() and info.file_size > MAX_MODULE_BYTES:
@@ -95,46 +103,78 @@ def _from_zip(path: Path, problems: list[str]) -> dict:
                 problems.append(f"{member.name} is {info.file_size >> 20} MB, over the 1 MB "
                                 f"limit")
                 continue
-            candidates.setdefault(member.name, []).append((member, archive.read(info)))
+            try:
+                data = archive.read(info)
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+                problems.append(f"{info.filename} cannot be read from the zip ({exc})")
+                refused.setdefault(member.name, "it could not be read from the zip")
+                continue
+            candidates.setdefault(member.name, []).append((member, data))
     return candidates
 
 
-def _from_folder(path: Path, problems: list[str]) -> dict:
+def _entries(path: Path, depth: int = 3):
+    """os.DirEntry objects at most `depth` folders below `path`, never following links and
+    without recursion (an upload may nest folders thousands deep)."""
+    todo = [(str(path), 1)]
+    while todo:
+        folder, level = todo.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            yield entry
+            if level < depth and entry.is_dir(follow_symlinks=False):
+                todo.append((entry.path, level + 1))
+
+
+def _from_folder(path: Path, problems: list[str], refused: dict) -> dict:
     candidates = {}
-    for file in sorted(path.rglob("*.py")):
-        relative = PurePosixPath(file.relative_to(path).as_posix())
-        if file.name not in WANTED or len(relative.parts) > 3:
+    for entry in _entries(path):
+        if entry.name not in WANTED or "__MACOSX" in entry.path:
             continue
-        if file.is_symlink():
+        relative = PurePosixPath(Path(entry.path).relative_to(path).as_posix())
+        if entry.is_symlink():
             problems.append(f"refused {relative}: symbolic links are not allowed")
-            continue
-        if file.stat().st_size > MAX_MODULE_BYTES:
-            problems.append(f"{file.name} is {file.stat().st_size >> 20} MB, over the 1 MB limit")
-            continue
-        candidates.setdefault(file.name, []).append((relative, file.read_bytes()))
+            refused.setdefault(entry.name, f"{relative} is a symbolic link")
+        elif not entry.is_file(follow_symlinks=False):
+            problems.append(f"ignored {relative}: not a regular file")
+        elif entry.stat(follow_symlinks=False).st_size > MAX_MODULE_BYTES:
+            size = entry.stat(follow_symlinks=False).st_size >> 20
+            problems.append(f"{entry.name} is {size} MB, over the 1 MB limit")
+            refused.setdefault(entry.name, f"it is {size} MB, over the 1 MB limit")
+        else:
+            try:
+                candidates.setdefault(entry.name, []).append((relative,
+                                                              Path(entry.path).read_bytes()))
+            except OSError as exc:
+                problems.append(f"{relative} cannot be read ({exc.strerror})")
     return candidates
 
 
 def stage(upload: Path, destination: Path) -> Intake:
     """Copy the five modules of `upload` (zip or folder) into `destination` (created fresh,
-    world-readable, owned by the caller) and report problems."""
+    readable by the caller only: the judge shares it with one sandbox user) and report
+    problems."""
     upload, destination = Path(upload), Path(destination)
     if destination.exists():
-        shutil.rmtree(destination)
+        shutil.rmtree(destination)  # the caller's own fresh folder: shallow
     destination.mkdir(parents=True)
-    destination.chmod(0o755)
+    destination.chmod(0o700)
     result = Intake(destination)
     if upload.is_dir():
-        candidates = _from_folder(upload, result.problems)
+        candidates = _from_folder(upload, result.problems, result.refused)
     elif upload.is_file():
-        candidates = _from_zip(upload, result.problems)
+        candidates = _from_zip(upload, result.problems, result.refused)
     else:
         result.problems.append(f"nothing to grade at {upload}")
         candidates = {}
-    for name, (source, data) in _choose(candidates, result.problems).items():
-        if _check_source(name, data, result.problems):
+    for name, (source, data) in _choose(candidates, result.problems, result.refused).items():
+        if _check_source(name, data, result.problems, result.refused):
             target = destination / name
             target.write_bytes(data)
-            target.chmod(0o644)
+            target.chmod(0o600)
             result.found.append(str(source))
+            result.refused.pop(name, None)
     return result

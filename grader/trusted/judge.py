@@ -19,7 +19,7 @@ from grader import ROOT
 from grader.trusted import manifest as manifest_module
 from grader.trusted import plugin, results
 from grader.trusted.intake import stage
-from grader.trusted.interfaces import Cached, Recorded, Sandboxed
+from grader.trusted.interfaces import Cached, GraderFault, Recorded, Sandboxed
 from grader.trusted.sandbox import Sandbox
 
 MEMORY_MB, CPU_SECONDS = 1000, 120  # per worker child; the judge's timeouts bound wall time
@@ -63,32 +63,42 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
     manifest = manifest_module.load()
     dirs = [d for d in test_dirs(root) if suites is None or d.name in suites]
     hidden_present = any(d.name == manifest_module.HIDDEN_DIR for d in dirs)
-    work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))
-    work.chmod(0o755)
+    work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))  # 0700: shared below with one user
     try:
         intake = stage(upload, work / "submission")
         # Provisional results before any student code runs: valid on every later failure.
         results.write(results.build(manifest, {}, intake_problems=intake.problems,
                                     not_run_message="not run (grading did not finish)"),
                       json_path)
+        if not intake.found:  # nothing to run: say so at once, on every test
+            final = results.build(manifest, {}, intake_problems=intake.problems,
+                                  execution_time=time.monotonic() - started,
+                                  not_run_message="not run: no module could be read from the "
+                                                  "upload (see the Submission check)")
+            results.write(final, json_path)
+            return final
         seed = plugin.submission_seed(intake.directory)
         if mode == "inprocess":
             session = plugin.in_process_session(intake.directory)
+            session.refused = intake.refused
             code, log = run_tests(session, dirs, root)
         else:
-            protected = [root / "reference", root / manifest_module.HIDDEN_DIR]
+            # The whole checkout (.git, dist/, the manifest's hidden test names), not only
+            # reference/ and tests_hidden/: closed to other users for good (see README).
+            protected = [root, root / "reference", root / manifest_module.HIDDEN_DIR]
             results_dir = Path(json_path).resolve().parent
             if not results_dir.stat().st_mode & stat.S_ISVTX:  # not a shared /tmp-like folder
                 protected.append(results_dir)
             with Sandbox(intake.directory, reference_dir=root / "reference",
                          memory_mb=MEMORY_MB, cpu_seconds=CPU_SECONDS,
                          protected=[p for p in protected if p.exists()]) as sandbox:
+                sandbox.share(work, intake.directory)
                 oracle = (Cached(Sandboxed(sandbox, role="reference"))
                           if (root / "reference").is_dir()
                           else Recorded(plugin.RECORDED))  # the student release: recorded
                 session = plugin.Session(Sandboxed(sandbox), oracle,
                                          Sandboxed(sandbox, role="measure"), seed,
-                                         intake.directory)
+                                         intake.directory, refused=intake.refused)
                 code, log = run_tests(session, dirs, root)
             check_untouched()
         problems = manifest_module.problems(manifest, session.collected, full=hidden_present)
@@ -97,6 +107,9 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
             sys.stderr.write(log)
             raise RuntimeError("the test suites do not match the manifest or did not run: "
                                + "; ".join(problems or [f"pytest exit code {code}"]))
+        if session.faults:  # never the student's failure: the whole grading is a grader error
+            raise GraderFault("the grader failed twice in a row, not because of the submission: "
+                              + " | ".join(session.faults)[:3000])
         notes = "" if hidden_present else (
             f"Hidden tests were not run here: "
             f"{sum(t.points for t in manifest.tests if not t.public):g} points not graded.")

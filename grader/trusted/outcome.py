@@ -12,7 +12,8 @@ from typing import Any
 from grader import wire
 
 KINDS = {"exception", "contract", "import", "timeout", "crash", "memory", "cpu",
-         "bad_output", "no_result", "infrastructure"}
+         "bad_output", "no_result", "killed", "infrastructure"}
+RETRIED = {"killed", "infrastructure"}  # run once more: the first may not be the student's doing
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,19 @@ class Capped:
 
 
 def classify(result: bytes, exit_msg: dict | None, state: str, *, timeout: float,
-             memory_mb: int, cpu_seconds: int, result_cap: int) -> Outcome:
-    """An Outcome from the result frame, the server's exit report and what the judge did."""
+             memory_mb: int, cpu_seconds: int, result_cap: int, baseline_kb: int = 0) -> Outcome:
+    """An Outcome from the result frame, the server's exit report and what the judge did.
+    A kill tells its cause apart: our wall-clock timeout, the CPU limit (CPU time at the
+    limit), the memory limit (the kernel's OOM killer struck while the worker's resident
+    memory was near its limit), the OOM killer striking a small worker (memory pressure from
+    elsewhere: "infrastructure") and a plain SIGKILL with no such evidence ("killed": from
+    outside, or by the worker itself; a repeat on the retry is the student's)."""
     if state == "timeout":
         return Outcome(False, kind="timeout", message=f"timed out after {timeout:.1f} s")
     if state == "too_large":
         return Outcome(False, kind="bad_output",
                        message=f"returned more than {result_cap >> 20} MiB of data")
-    if exit_msg is None:
+    if exit_msg is None or exit_msg.get("lost"):
         return Outcome(False, kind="infrastructure",
                        message="the grader lost track of this run (its fork server died)")
     status, cpu = exit_msg["exit_status"], exit_msg["cpu_seconds"]
@@ -73,8 +79,15 @@ def classify(result: bytes, exit_msg: dict | None, state: str, *, timeout: float
     if status == -signal.SIGXCPU or (status == -signal.SIGKILL and cpu >= cpu_seconds - 0.1):
         return Outcome(False, kind="cpu", message=f"used more than {cpu_seconds} s of CPU time")
     if status == -signal.SIGKILL:
-        return Outcome(False, kind="memory", message="was killed by the system, probably "
-                       f"for using too much memory (limit {memory_mb} MB)")
+        grown_mb = (exit_msg.get("max_rss_kb", 0) - baseline_kb) / 1024
+        if exit_msg.get("oom_kills", 0) > 0:
+            if grown_mb >= 0.8 * memory_mb:
+                return Outcome(False, kind="memory", message=f"was killed for using too much "
+                               f"memory ({grown_mb:.0f} MB; limit {memory_mb} MB)")
+            return Outcome(False, kind="infrastructure", message=f"was killed by the system "
+                           f"for lack of memory while using only {grown_mb:.0f} MB")
+        return Outcome(False, kind="killed", message="was killed by a SIGKILL signal, not by "
+                       "the grader's memory or CPU limits")
     if status < 0:
         name = signal.Signals(-status).name if -status in signal.valid_signals() else str(-status)
         return Outcome(False, kind="crash", message=f"crashed with signal {name}")

@@ -17,7 +17,7 @@ import pytest
 from grader import ROOT, STUDENT_MODULES
 from grader.trusted import manifest as manifest_module
 from grader.trusted.checks import Check, Failure
-from grader.trusted.interfaces import Cached, Recorded, StudentCodeError
+from grader.trusted.interfaces import Cached, GraderFault, Recorded, StudentCodeError
 
 RECORDED = ROOT / "tests_public" / "expected.json"
 MAX_MESSAGE = 6000
@@ -37,6 +37,8 @@ class Session:
     measure: object
     seed: int
     directory: Path
+    refused: dict = field(default_factory=dict)  # "made.py" -> why the upload's copy is not graded
+    faults: list = field(default_factory=list)   # grader faults (not the student's doing)
     results: dict = field(default_factory=dict)  # node id -> Result
     collected: set = field(default_factory=set)
 
@@ -123,10 +125,14 @@ def rng(request):
     return np.random.default_rng(seed)
 
 
-def describe(exc: BaseException, public: bool, directory: Path) -> str:
+def describe(exc: BaseException, public: bool, directory: Path, refused=None) -> str:
     """The message a student sees for a failed test."""
     if isinstance(exc, Failure):
         return str(exc)
+    if isinstance(exc, StudentCodeError) and exc.kind == "import":
+        module = str(exc).split(":", 1)[0]
+        if module in (refused or {}):
+            return f"{module} was not graded: {refused[module]} (see the Submission check)"
     if isinstance(exc, StudentCodeError):
         text = str(exc) + (f"\n{exc.traceback}" if exc.traceback else "")
         if public and exc.output.strip():
@@ -161,7 +167,10 @@ def pytest_runtest_makereport(item, call):
             session.results[item.nodeid] = Result(True, "", report.duration)
         else:
             exc = call.excinfo.value if call.excinfo else None
-            message = describe(exc, _public(item.nodeid), session.directory) if exc else "skipped"
+            if isinstance(exc, GraderFault):
+                session.faults.append(f"{item.nodeid}: {exc}")
+            message = describe(exc, _public(item.nodeid), session.directory,
+                               session.refused) if exc else "skipped"
             session.results[item.nodeid] = Result(False, message[:MAX_MESSAGE], report.duration)
 
 

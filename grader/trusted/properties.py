@@ -149,6 +149,33 @@ def check_made_model(submission, arch: dict, rng, *, mode="eval", step=False, co
                      state=None if step else state)
 
 
+def mask_reachability(layers: dict, arch: dict) -> np.ndarray:
+    """reach[d, j]: a path of unmasked weights joins input j to output d (the returned masks)."""
+    reach = np.eye(arch["num_inputs"], dtype=bool)
+    for i in range(len(arch["hidden_sizes"]) + 1):
+        mask = layers.get(f"layers.{i}.mask")
+        step = np.ones(layers[f"layers.{i}.weight"].shape, bool) if mask is None else mask != 0
+        reach = (step.astype(np.int64) @ reach.astype(np.int64)) > 0
+    return reach
+
+
+def check_made_normalised(submission, check, arch: dict, rng, *, scale: float, context: str):
+    """sum_x p(x) = 1 over all 2^D binary x, with weights the judge chose (times `scale`),
+    for a MADE whose masks are autoregressive and as connected as the contract promises."""
+    x = all_binary(arch["num_inputs"])
+    state = skeleton.random_state("made", arch, rng, scale=scale)
+    (logits,), layers = observe(submission, "made", arch, rng, queries=[x], state=state,
+                                context=context)
+    check_consistent("made", arch, [x], [logits], layers, context=context, state=state)
+    ordering = arch.get("ordering", np.arange(arch["num_inputs"]))
+    check_made(mask_reachability(layers, arch), ordering, connectivity=made_connectivity(arch),
+               context=f"{context}, connections through the masks")
+    total = np.exp(log_total_probability(logits, x))
+    check.that(abs(total - 1.0) < 1e-9,
+               f"{context}: sum of p(x) over all 2^{arch['num_inputs']} binary x is "
+               f"{total:.6f}, not 1: the model is not a normalised autoregressive model")
+
+
 def all_binary(num_inputs: int) -> np.ndarray:
     codes = np.arange(2 ** num_inputs)
     return ((codes[:, None] >> np.arange(num_inputs)) & 1).astype(np.float64)

@@ -32,23 +32,26 @@ PROBE_MODULES = {"student": "grader.worker.probes", "reference": "grader.worker.
                  "measure": "grader.trusted.measure"}
 _BOOT = ("import sys; sys.path.insert(0, {root!r}); from grader.trusted.zygote import main; "
          "main(sys.argv[1:])")
-_STDLIB_WARNED = set()
+_STDLIB_WARNED, _NAMESPACES_WARNED = set(), set()
 
 
 class Sandbox:
     def __init__(self, submission_dir, *, reference_dir=None, probe_modules=None,
                  user: str | None = "auto", memory_mb: int = 1000, cpu_seconds: int = 60,
                  output_cap: int = 64_000, result_cap: int = 64 << 20, protected=(),
-                 fsize_mb: int = 64, nofile: int = 256, nproc: int = 64,
-                 python: str = sys.executable):
+                 fsize_mb: int = 64, nofile: int = 256, nproc: int = 64, tmpfs_mb: int = 64,
+                 namespaces: bool = True, python: str = sys.executable):
         self.submission_dir = os.path.realpath(submission_dir)
         self.reference_dir = os.path.realpath(reference_dir) if reference_dir else None
         self.probe_modules = dict(PROBE_MODULES, **(probe_modules or {}))
         self.python = python
         self.memory_mb, self.cpu_seconds = memory_mb, cpu_seconds
         self.output_cap, self.result_cap = output_cap, result_cap
-        self.limits = {"fsize_mb": fsize_mb, "nofile": nofile, "nproc": nproc}
+        self.limits = {"fsize_mb": fsize_mb, "nofile": nofile, "nproc": nproc,
+                       "tmpfs_mb": tmpfs_mb}
         self.protected = [os.path.realpath(p) for p in protected]
+        self.namespaces_off = ("PS1_NAMESPACES=0" if os.environ.get("PS1_NAMESPACES") == "0"
+                               else None if namespaces else "turned off")
         self._claim = None
         self.stdlib_readable = True
         if user == "auto":  # as root: a user no concurrent grading run holds (see users.py)
@@ -62,6 +65,7 @@ class Sandbox:
         self.ctrl: socket.socket | None = None
         self.scratch_root: str | None = None
         self.zygote_info: dict = {}
+        self.isolated = False
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Sandbox":
@@ -86,7 +90,8 @@ class Sandbox:
                    cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
                    submission_dir=self.submission_dir, reference_dir=self.reference_dir,
                    scratch_root=self.scratch_root,
-                   preload_lazy_torch=not self.stdlib_readable)
+                   preload_lazy_torch=not self.stdlib_readable,
+                   namespaces_off=self.namespaces_off)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.scratch_root,
                "TMPDIR": self.scratch_root, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         log_path = os.path.join(self.scratch_root, "zygote.log")
@@ -108,22 +113,43 @@ class Sandbox:
             self._stop_zygote()
             raise SandboxError(f"the sandbox server failed to start:\n{tail}") from None
         self.ctrl.settimeout(60)
+        self.isolated = self.zygote_info.get("namespaces") == "yes"
+        refused = self.zygote_info.get("namespaces")
+        if self.uid is not None and not self.isolated and refused not in _NAMESPACES_WARNED:
+            _NAMESPACES_WARNED.add(refused)
+            sys.stderr.write(f"grader: no private namespaces for workers here ({refused}); "
+                             f"sweeping the sandbox user's files and IPC objects instead\n")
 
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and self.ctrl is not None
 
     def _check_stdlib(self) -> bool:
-        """Can the sandbox user read the interpreter's standard library? When it cannot (a
-        Python under /root, mode 0700), the fork server preloads what optimizers import."""
-        stdlib = os.path.dirname(os.__file__)
-        readable = cleanup.as_user(self.uid, self.gid, lambda: 0 if os.access(
-            stdlib, os.R_OK | os.X_OK) else 1) == 0
-        if not readable and stdlib not in _STDLIB_WARNED:
-            _STDLIB_WARNED.add(stdlib)
-            sys.stderr.write(f"grader: {self.user} cannot read {stdlib}; preloading "
-                             f"torch._dynamo for it (chmod o+rx the interpreter's folders "
-                             f"to save ~70 MB)\n")
-        return readable
+        """Can the sandbox user read the interpreter's standard library and torch? When it
+        cannot (a Python under /root, a venv inside the closed checkout), the fork server
+        preloads what optimizers import lazily."""
+        import importlib.util
+        folders = [os.path.dirname(os.__file__),
+                   os.path.dirname(importlib.util.find_spec("torch").origin)]
+        unreadable = [f for f in folders if cleanup.as_user(self.uid, self.gid, lambda f=f: 0 if
+                                                            os.access(f, os.R_OK | os.X_OK) else 1)]
+        for folder in unreadable:
+            if folder not in _STDLIB_WARNED:
+                _STDLIB_WARNED.add(folder)
+                sys.stderr.write(f"grader: {self.user} cannot read {folder}; preloading "
+                                 f"torch._dynamo for it (~70 MB)\n")
+        return not unreadable
+
+    def share(self, folder, tree) -> None:
+        """Let this run's sandbox user, and no other, read `tree` inside `folder` (both owned
+        by the judge): group = the user's own group, no access for others."""
+        if self.gid is None:
+            return
+        os.chown(folder, -1, self.gid)
+        os.chmod(folder, 0o710)
+        for path in [tree, *sorted(os.scandir(tree), key=lambda e: e.name)]:
+            path = getattr(path, "path", path)
+            os.chown(path, -1, self.gid, follow_symlinks=False)
+            os.chmod(path, 0o750 if os.path.isdir(path) else 0o640)
 
     def _stop_zygote(self) -> None:
         if self.ctrl is not None:
@@ -168,8 +194,9 @@ class Sandbox:
                 recv_msg(self.ctrl)
             except (OSError, EOFError, wire.WireError):
                 self._stop_zygote()
-        if self.uid is not None:
+        if self.uid is not None and not self.isolated:  # namespaces leave nothing behind
             cleanup.sweep_shared(self.uid)
+            cleanup.remove_ipc(self.uid)
         if self.scratch_root and os.path.isdir(self.scratch_root):
             for name in os.listdir(self.scratch_root):
                 if name.startswith("run-"):
@@ -211,7 +238,8 @@ class Sandbox:
         self.sweep()
         self._drain(res_r, out_r, result, output)
         out = classify(bytes(result), exit_msg, state, timeout=timeout, memory_mb=self.memory_mb,
-                       cpu_seconds=self.cpu_seconds, result_cap=self.result_cap)
+                       cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
+                       baseline_kb=self.zygote_info.get("vm_rss_kb", 0))
         out.output = output.text()
         if exit_msg:
             out.usage = Usage(exit_msg["cpu_seconds"], exit_msg["wall_seconds"],

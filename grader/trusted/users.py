@@ -13,7 +13,9 @@ import subprocess
 import warnings
 
 SANDBOX_USER = "ps1sandbox"
-LOCK_DIR = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"
+# Root's own folder: never a world-writable one, where a sandboxed process could plant a
+# symbolic link for root to follow. Every grading on the machine shares it (see claimed_user).
+LOCK_DIR = "/run/ps1-grader" if os.path.isdir("/run") else "/var/lib/ps1-grader"
 
 
 class SandboxError(RuntimeError):
@@ -60,16 +62,44 @@ def protect(paths, gid: int) -> None:
 
 
 
+def _lock_folder() -> str:
+    """LOCK_DIR, created 0700; refused unless it is a real folder that only root can write."""
+    try:
+        os.mkdir(LOCK_DIR, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(LOCK_DIR)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise SandboxError(f"{LOCK_DIR} must be a folder owned by root that nobody else can "
+                           f"write (remove it and grade again)")
+    return LOCK_DIR
+
+
+def _open_lock(path: str) -> int:
+    """The lock file, opened without following links or truncating; it must be root's own."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        os.close(fd)
+        raise SandboxError(f"{path} is not a lock file of ours: remove it")
+    return fd
+
+
 @contextlib.contextmanager
 def claimed_user(prefix: str = SANDBOX_USER, slots: int = 32):
     """Yield the name of a sandbox user that no other grading run on this machine holds."""
+    folder = _lock_folder()
     for slot in range(slots):
         name = prefix if slot == 0 else f"{prefix}{slot}"
-        with open(os.path.join(LOCK_DIR, f"{name}.lock"), "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
+        fd = _open_lock(os.path.join(folder, f"{name}.lock"))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
             yield name
-            return
+        finally:
+            os.close(fd)  # releases the lock
+        return
     raise SandboxError(f"all {slots} sandbox users are busy")

@@ -9,9 +9,11 @@ process descended from it (the server is a child subreaper, so orphans are re-pa
 and reaped here), its wall time is measured here, and processes a worker leaves running when
 it exits are counted, then killed. Nothing a worker says about itself enters these figures.
 
+Student workers get private namespaces where the kernel allows (isolation.py).
+
 Replies on the control socket (grader/trusted/protocol.py): ``{"pid", "scratch"}`` right after
 the fork, then ``{"pid", "exit_status", "cpu_seconds", "wall_seconds", "orphans",
-"max_rss_kb"}`` once the worker and its leftovers are reaped. Other ops: "sweep" (kill every
+"max_rss_kb", "oom_kills", "isolated"}`` once the worker and its leftovers are reaped. Other ops: "sweep" (kill every
 descendant) and "shutdown".
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ import tempfile
 import time
 
 from grader import wire
+from grader.trusted import isolation
 from grader.trusted.protocol import recv_raw, send_msg
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -105,9 +108,54 @@ def _children_cpu() -> float:
 
 # ----------------------------------------------------------------------------- serving
 
-def _serve_run(cfg: dict, sock: socket.socket, req: dict, raw: bytes, fds: list, modules):
+def _fork_worker(cfg, sock, raw, fds, scratch, role, probes) -> tuple[int, int | None]:
+    """Fork the worker; returns (pid to wait for, read end of the namespace init's report or
+    None). With namespaces the forked process enters them and forks the init (pid 1), which
+    runs the worker; otherwise the forked process is the worker."""
     from grader.worker import child
     res_w, out_w = fds
+    isolated = cfg["namespaces"] and role == "student"
+    report_r, report_w = os.pipe() if isolated else (None, None)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock.detach()  # its fd is closed in the worker; never close a reused number
+            if not isolated:
+                child.run(cfg, raw, res_w, out_w, scratch, role, probes)
+            os.close(report_r)
+            isolation.enter([(cfg["submission_dir"], True), (scratch, False)], cfg["tmpfs_mb"])
+            if os.fork() == 0:
+                def worker():
+                    os.close(report_w)
+                    child.run(cfg, raw, res_w, out_w, scratch, role, probes)
+                isolation.run_init(worker, report_w, close_fds=(res_w, out_w))
+            os.close(report_w)
+            os.close(res_w)
+            os.close(out_w)
+            os.wait()
+            os._exit(0)
+        except BaseException:
+            import traceback
+            traceback.print_exc()  # to zygote.log: a grader problem, for staff
+        finally:
+            os._exit(70)  # never fall back into the server loop
+    if report_w is not None:
+        os.close(report_w)
+    return pid, report_r
+
+
+def _read_report(fd: int | None) -> dict | None:
+    if fd is None:
+        return None
+    try:
+        return json.loads(os.read(fd, 4096) or b"null")
+    except ValueError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _serve_run(cfg: dict, sock: socket.socket, req: dict, raw: bytes, fds: list, modules):
     role = req.get("role")
     if role not in ROLES or (role == "reference" and not cfg["reference_dir"]):
         for fd in fds:
@@ -117,24 +165,39 @@ def _serve_run(cfg: dict, sock: socket.socket, req: dict, raw: bytes, fds: list,
     scratch = tempfile.mkdtemp(prefix="run-", dir=cfg["scratch_root"])
     if cfg["uid"] is not None and role == "student":
         os.chown(scratch, cfg["uid"], cfg["gid"])
-    cpu_before, started = _children_cpu(), time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            sock.detach()  # its fd is closed in the child; never close a reused number
-            child.run(cfg, raw, res_w, out_w, scratch, role, modules[role])
-        finally:
-            os._exit(70)  # never fall back into the server loop
-    os.close(res_w)
-    os.close(out_w)
+    cpu_before, oom_before, started = _children_cpu(), _oom_kills(), time.monotonic()
+    pid, report_fd = _fork_worker(cfg, sock, raw, fds, scratch, role, modules[role])
+    for fd in fds:
+        os.close(fd)
     send_msg(sock, {"pid": pid, "scratch": scratch})
     _, status, usage = os.wait4(pid, 0)
     wall = time.monotonic() - started
     orphans = len(descendants(os.getpid()))  # left running by the worker when it exited
     kill_descendants()
-    send_msg(sock, {"pid": pid, "exit_status": os.waitstatus_to_exitcode(status),
-                    "cpu_seconds": _children_cpu() - cpu_before, "wall_seconds": wall,
-                    "orphans": orphans, "max_rss_kb": usage.ru_maxrss})
+    reply = {"pid": pid, "exit_status": os.waitstatus_to_exitcode(status), "orphans": orphans,
+             "max_rss_kb": usage.ru_maxrss, "isolated": report_fd is not None}
+    if report_fd is not None:
+        report = _read_report(report_fd)
+        if type(report) is dict:
+            reply.update(exit_status=report["exit_status"], orphans=report["orphans"],
+                         max_rss_kb=report["max_rss_kb"])
+        else:
+            reply["lost"] = True  # the namespace's init did not report: not the student's doing
+    reply.update(cpu_seconds=_children_cpu() - cpu_before, wall_seconds=wall,
+                 oom_kills=_oom_kills() - oom_before)
+    send_msg(sock, reply)
+
+
+def _oom_kills() -> int:
+    """The kernel's count of OOM kills so far (all processes), or 0 where unknown."""
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _load_modules(cfg: dict) -> dict:
@@ -159,8 +222,12 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the judge decides when we stop
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     modules = _load_modules(cfg)
+    refused = ("no sandbox user" if cfg["uid"] is None else cfg["namespaces_off"]
+               or isolation.available(cfg["scratch_root"]))
+    cfg["namespaces"] = refused is None
     import torch
     send_msg(sock, {"ready": True, "pid": os.getpid(), "torch": str(torch.__version__),
+                    "namespaces": refused or "yes",
                     "vm_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
     while True:
         try:

@@ -171,7 +171,7 @@ class GradescopePath:
         self.detail = ""
 
     def prepare(self) -> bool:
-        if not (ROOT / "grader" / "gradescope.py").exists() or not (ROOT / "grader" / "build.py").exists():
+        if not (ROOT / "grader" / "staff" / "gradescope.py").exists() or not (ROOT / "grader" / "staff" / "build.py").exists():
             self.detail = "grader gradescope/build not available: judge.grade path used"
             return False
         dist = self.work / "dist"
