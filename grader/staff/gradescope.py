@@ -57,8 +57,8 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
         protect([ROOT, ROOT / "reference", ROOT / "tests_hidden"], gid=-1)
     base = "/var/tmp" if not os.stat(tempfile.gettempdir()).st_mode & 0o001 else None
     root = Path(tempfile.mkdtemp(prefix="ps1-gradescope-", dir=base))
-    root.chmod(0o755)
-    output = []
+    root.chmod(0o700)  # the upload inside is this run's alone
+    output = [f"kept {root}\n"] if keep else []
     try:
         source = root / "source"
         _unzip(Path(autograder_zip), source)
@@ -105,9 +105,7 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
             output.append(f"no valid results.json: {exc}")
             return None, "".join(output)
     finally:
-        if keep:
-            output.append(f"kept {root}\n")
-        else:
+        if not keep:
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -21,7 +21,8 @@ def choose_upload(submission: Path) -> Path:
     was not unpacked): then that zip, read member by member by grader/trusted/intake.py."""
     if not submission.is_dir():
         return submission
-    has_module = any(p.name in WANTED for p in submission.rglob("*.py"))
+    from grader.trusted.intake import entries
+    has_module = any(e.name in WANTED for e in entries(submission))
     zips = [p for p in submission.iterdir() if p.suffix.lower() == ".zip"
             and p.is_file() and not p.is_symlink()]
     if not has_module and len(zips) == 1:

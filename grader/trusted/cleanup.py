@@ -67,47 +67,74 @@ def kill_user(uid: int, gid: int, deadline: float = 5.0) -> None:
         log(f"processes of uid {uid} survived the sweep: {live_pids_of(uid)[:10]}")
 
 
+def _open_dir(name: str, dir_fd=None) -> int:
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+
+
 def remove_tree(path: str) -> None:
-    """Delete `path` and everything under it without recursion (a tree 100,000 levels deep is
-    fine), never following symbolic links, never raising."""
+    """Delete `path` and everything under it, never raising and never following a link.
+    Any depth: it walks with one directory fd at a time (relative names, no PATH_MAX), goes
+    back up through ".." and checks each step up lands on the folder it came from."""
     try:
         if not os.path.isdir(path) or os.path.islink(path):
             if os.path.lexists(path):
                 os.unlink(path)
             return
+        fd = _open_dir(path)
     except OSError as exc:
         log(f"cannot remove {path}: {exc}")
         return
-    stack, stuck = [path], set()
-    while stack:
-        current = stack[-1]
-        try:
-            os.chmod(current, 0o700)  # a student may leave mode-000 folders (non-root runs)
-        except OSError:
-            pass
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            entries = []
-        folders = []
-        for entry in entries:
+    ancestors, stuck = [], set()  # (name of the current folder in its parent, parent's inode)
+    try:
+        while True:
+            here = os.fstat(fd)
+            if here.st_mode & 0o700 != 0o700:  # a student may leave mode-000 folders
+                try:
+                    os.fchmod(fd, 0o700)
+                except OSError:
+                    pass
+            below = None
+            for entry in os.scandir(fd):
+                try:
+                    if not entry.is_dir(follow_symlinks=False):
+                        os.unlink(entry.name, dir_fd=fd)
+                    elif entry.inode() not in stuck:
+                        below = entry.name
+                        break
+                except OSError as exc:
+                    log(f"cannot remove {entry.name} under {path}: {exc}")
+            if below is not None:
+                try:
+                    child = _open_dir(below, dir_fd=fd)
+                except OSError:
+                    stuck.add(os.stat(below, dir_fd=fd, follow_symlinks=False).st_ino)
+                    continue
+                ancestors.append((below, here.st_ino))
+                os.close(fd)
+                fd = child
+                continue
+            if not ancestors:
+                break
+            name, parent_inode = ancestors.pop()
+            up = _open_dir("..", dir_fd=fd)
+            os.close(fd)
+            fd = up
+            if os.fstat(fd).st_ino != parent_inode:
+                log(f"a folder under {path} moved while it was being deleted: stopped")
+                return
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.path not in stuck:
-                        folders.append(entry.path)
-                else:
-                    os.unlink(entry.path)
+                os.rmdir(name, dir_fd=fd)
             except OSError as exc:
-                log(f"cannot remove {entry.path}: {exc}")
-        if folders:
-            stack.extend(folders)
-            continue
-        stack.pop()
-        try:
-            os.rmdir(current)
-        except OSError as exc:
-            stuck.add(current)
-            log(f"cannot remove {current}: {exc}")
+                stuck.add(here.st_ino)
+                log(f"cannot remove a folder under {path}: {exc}")
+    except OSError as exc:
+        log(f"cannot remove {path}: {exc}")
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path)
+    except OSError as exc:
+        log(f"cannot remove {path}: {exc}")
 
 
 def remove_ipc(uid: int) -> None:

@@ -113,7 +113,7 @@ def _from_zip(path: Path, problems: list[str], refused: dict) -> dict:
     return candidates
 
 
-def _entries(path: Path, depth: int = 3):
+def entries(path: Path, depth: int = 3):
     """os.DirEntry objects at most `depth` folders below `path`, never following links and
     without recursion (an upload may nest folders thousands deep)."""
     todo = [(str(path), 1)]
@@ -131,7 +131,7 @@ def _entries(path: Path, depth: int = 3):
 
 def _from_folder(path: Path, problems: list[str], refused: dict) -> dict:
     candidates = {}
-    for entry in _entries(path):
+    for entry in entries(path):
         if entry.name not in WANTED or "__MACOSX" in entry.path:
             continue
         relative = PurePosixPath(Path(entry.path).relative_to(path).as_posix())

@@ -5,8 +5,8 @@ allows it (detected once: `available`). The forked process, still trusted:
 
 1. `enter`: new mount, IPC, network and PID namespaces; every mount private; fresh tmpfs on
    /tmp, /var/tmp, /dev/shm and /run/lock (what the sandbox user could write to), with the
-   submission and the run's scratch folder bound back at their own paths (read-only for the
-   submission). SysV IPC objects, files, sockets: all die with the namespaces.
+   submission bound back, read-only, at its own path and the run's scratch folder made anew
+   on the private /tmp. SysV IPC objects, files, sockets: all die with the namespaces.
 2. forks the namespace's init (pid 1), which mounts a /proc of the namespace, forks the
    worker, waits for it, counts what it left running (`orphans`), kills the rest (they cannot
    escape a PID namespace) and reports to the server on a pipe the worker never holds.
@@ -40,9 +40,11 @@ def _mount(source, target, fstype, flags, data=None) -> None:
                        data and data.encode()), f"mount {target}")
 
 
-def enter(keep: list[tuple[str, bool]], tmpfs_mb: int) -> None:
+def enter(keep: list[tuple[str, bool]], tmpfs_mb: int, fresh=()) -> None:
     """New namespaces for this process (its next child is pid 1), private tmpfs over the
-    covered folders, and each (path, read_only) of `keep` bound back where it was."""
+    covered folders, each (path, read_only) of `keep` bound back where it was, and each
+    (path, uid, gid) of `fresh` made anew (on the private tmpfs when under a covered folder,
+    so that it vanishes with the namespace)."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Opened in the new namespace (a bind source must belong to it), before the covering.
@@ -58,6 +60,9 @@ def enter(keep: list[tuple[str, bool]], tmpfs_mb: int) -> None:
         if read_only:
             _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.close(fd)
+    for path, uid, gid in fresh:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chown(path, uid, gid)
 
 
 def _namespace_pids() -> list[int]:

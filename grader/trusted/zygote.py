@@ -123,7 +123,8 @@ def _fork_worker(cfg, sock, raw, fds, scratch, role, probes) -> tuple[int, int |
             if not isolated:
                 child.run(cfg, raw, res_w, out_w, scratch, role, probes)
             os.close(report_r)
-            isolation.enter([(cfg["submission_dir"], True), (scratch, False)], cfg["tmpfs_mb"])
+            isolation.enter([(cfg["submission_dir"], True)], cfg["tmpfs_mb"],
+                            fresh=[(scratch, cfg["uid"], cfg["gid"])])
             if os.fork() == 0:
                 def worker():
                     os.close(report_w)

@@ -14,7 +14,11 @@ def add_audit_arguments(parser):
                         help="a subset that runs in a few minutes (CI)")
     parser.add_argument("--jobs", type=int, default=2, help="gradings in parallel (default 2)")
     parser.add_argument("--only", default=None, metavar="LIST",
-                        help="comma-separated subset of mutants,variants,malicious,determinism")
+                        help="comma-separated subset of mutants,variants,malicious,"
+                             "determinism,theft,seeds")
+    parser.add_argument("--seeds", type=int, default=0, metavar="N",
+                        help="seed sweep: every mutant must lose its part for each of N "
+                             "per-submission seeds (full audit: 200)")
     parser.add_argument("--cases", default=None, metavar="LIST",
                         help="comma-separated malicious case names (default: all)")
 

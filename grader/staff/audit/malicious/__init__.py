@@ -24,6 +24,8 @@ class Case:
     checks: tuple = ()             # extra named checks (see runner)
     wrong: tuple = ()              # ((module file, old, new), ...) a mistake beside the attack:
                                    # the honest score is that of this wrong code, attack-free
+    upload: str = "zip"            # "zip", or "folder": uploaded as a folder, as it is
+    env: dict = field(default_factory=dict)  # extra environment of the grading
 
 
 CASES = [
@@ -118,6 +120,32 @@ CASES = [
          "patches forward to peek at x: the trusted worker scores the untouched parameters; "
          "5b and 5c lost", inject=(("training.py", "5b/5c", A.PERFECT_PREDICTOR),),
          lost=("5b", "5c")),
+    # Leaks across tests, submissions and into root's hands (issue 10).
+    Case("persist_between_tests", "files at any depth of /tmp, /var/tmp, /dev/shm, /run/lock "
+         "(and world-writable folders of others) and SysV shm, planted by kl_divergence, are "
+         "gone when bits_per_dim looks and after grading: 40",
+         inject=(("probability.py", "1a", A.PERSIST_PLANT), ("probability.py", "1d", A.PERSIST_LOOK)),
+         checks=("no_leftovers",)),
+    Case("persist_between_tests_swept", "the same without namespaces (PS1_NAMESPACES=0): the "
+         "sweep of the sandbox user's files and IPC objects: 40",
+         inject=(("probability.py", "1a", A.PERSIST_PLANT), ("probability.py", "1d", A.PERSIST_LOOK)),
+         checks=("no_leftovers",), env={"PS1_NAMESPACES": "0"}),
+    Case("lock_symlinks", "links planted where sandbox-user locks live never make root write "
+         "through them: 40", inject=(("probability.py", "1a", A.LOCK_SYMLINKS),),
+         checks=("victim_unchanged", "no_leftovers")),
+    Case("deep_tree", "a 3000-level folder tree in cwd, /tmp and /dev/shm: cleanup copes, 40",
+         inject=(("probability.py", "1a", A.DEEP_TREE),), checks=("no_leftovers",)),
+    Case("deep_tree_swept", "the same without namespaces: the sweep deletes it: 40",
+         inject=(("probability.py", "1a", A.DEEP_TREE),), checks=("no_leftovers",),
+         env={"PS1_NAMESPACES": "0"}),
+    Case("folder_named_like_a_module", "an uploaded folder holding old/made.py/ and "
+         "old/probability.py/ (folders, not files) beside the real modules: intake lists "
+         "and ignores them, grades the real modules: 40",
+         extra={"old/made.py/notes.txt": "old work\n", "old/probability.py/": ""},
+         upload="folder"),
+    Case("read_staff_checkout", "the staff checkout (.git, dist/, the full manifest, a canary "
+         "file) is closed to the sandbox user: 40, canary absent",
+         inject=(("probability.py", "1a", A.READ_CHECKOUT),)),
     Case("empty_submission_control", "the starter (all stubs): 0", score=0.0,
          replace={"__starter__": ""}),
 ]

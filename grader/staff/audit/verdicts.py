@@ -1,0 +1,141 @@
+"""What each audited grading should have come to, and whether it did (no torch)."""
+from __future__ import annotations
+
+import json
+import os
+
+from grader.trusted.results import validate
+
+NOT_FINISHED = "grading did not finish"
+SHARED = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+PERSIST_KEY = 0x50533131  # the SysV key the persistence attack uses
+
+
+def part_points() -> dict:
+    from grader.trusted.manifest import load
+    return {part: float(info["points"]) for part, info in load().parts.items()}
+
+
+def part_summary(final: dict) -> tuple[float, list[str]]:
+    earned, total = {}, {}
+    for test in final.get("tests", []):
+        if test.get("number") == "0":
+            continue
+        part = (test.get("tags") or ["?"])[0]
+        earned[part] = earned.get(part, 0.0) + test["score"]
+        total[part] = total.get(part, 0.0) + test["max_score"]
+    lost = sorted(p for p in total if earned[p] < total[p] - 1e-9)
+    return float(final.get("score", 0.0)), lost
+
+
+def failures(final: dict, parts=None) -> dict:
+    """test name -> first line of its failure message (only in `parts` when given)."""
+    out = {}
+    for test in final.get("tests", []):
+        part = (test.get("tags") or ["?"])[0]
+        if test.get("status") == "failed" and test.get("number") != "0" and (
+                parts is None or part in parts):
+            text = test.get("output", "").strip("`\n ").splitlines()
+            out[test["name"]] = (text[0] if text else "")[:200]
+    return out
+
+
+def passes(final: dict, parts) -> list[str]:
+    return [t["name"] for t in final.get("tests", []) if t.get("status") == "passed"
+            and (t.get("tags") or ["?"])[0] in parts]
+
+
+def test_vector(final: dict) -> list:
+    return [(t.get("number"), t.get("score")) for t in final.get("tests", [])]
+
+
+def mutant_row(mutant, final) -> dict:
+    score, lost = part_summary(final)
+    collateral = sorted(set(lost) - set(mutant.related))
+    killed = mutant.part in lost and not collateral
+    row = {"name": mutant.name, "part": mutant.part, "related": list(mutant.related),
+           "score": score, "parts_lost": lost, "collateral": collateral, "killed": killed,
+           "doc": mutant.doc, "collateral_failures": failures(final, collateral)}
+    if "error" in final:
+        row["error"] = final["error"]
+    if not killed:  # name what let it through
+        row["passed_in_its_part"] = passes(final, [mutant.part])
+    return row
+
+
+def honest_score(case, points, baselines) -> float:
+    if case.wrong:
+        return float(baselines[case.name].get("score", -1))
+    return case.score if case.score is not None else 40.0 - sum(points[p] for p in case.lost)
+
+
+def _walk_names(top: str):
+    """Every name under `top`, iteratively (an attack may nest folders thousands deep)."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            yield entry.path
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+            except OSError:
+                pass
+
+
+def leftovers(marker: str) -> list[str]:
+    """Files or folders named with `marker` left in the shared writable places, and the
+    persistence attack's SysV segment."""
+    found = [p for top in SHARED for p in _walk_names(top) if marker in os.path.basename(p)]
+    try:
+        with open("/proc/sysvipc/shm") as f:
+            found += [f"SysV shm key {PERSIST_KEY:#x}" for line in f
+                      if line.split()[:1] == [str(PERSIST_KEY)]]
+    except OSError:
+        pass
+    return found[:5]
+
+
+def malicious_check(case, final, text, code, ctx, changes, expected) -> tuple[bool, str]:
+    problems = []
+    if final is None:
+        return False, "no results.json"
+    errors = validate(final)
+    if errors:
+        problems.append("invalid results.json: " + "; ".join(errors[:3]))
+    if any(NOT_FINISHED in t.get("output", "") for t in final.get("tests", [])):
+        problems.append("provisional results (grading did not finish)")
+    score = float(final.get("score", -1))
+    if abs(score - expected) > 1e-9:
+        problems.append(f"score {score:g}, expected {expected:g}")
+    if ctx.canary in json.dumps(final) + text:
+        problems.append("CANARY LEAKED into results.json or output")
+    if code != 0:
+        problems.append(f"grader exit code {code}")
+    if os.path.exists(os.path.join(ctx.drop_dir, "grandchild-survived")):
+        problems.append("a grandchild survived the sweep and wrote later")
+    if changes:
+        problems.append("harness files changed: " + ", ".join(changes[:5]))
+    if "hidden_1a_failed" in case.checks:
+        by_tag = [(t["tags"], t["status"]) for t in final.get("tests", []) if t.get("tags")]
+        public = [s for tags, s in by_tag if tags[0] == "1a" and "public" in tags]
+        hidden = [s for tags, s in by_tag if tags[0] == "1a" and "hidden" in tags]
+        if public != ["passed"] or "passed" in hidden:
+            problems.append(f"hard-coded answers: public 1a {public}, hidden 1a {hidden}")
+    if "no_leftovers" in case.checks:
+        left = leftovers(ctx.marker(case))
+        if left:
+            problems.append("left behind after grading: " + ", ".join(left))
+    if "victim_unchanged" in case.checks and ctx.victim_changed():
+        problems.append("a root-owned file was overwritten through a planted link")
+    failed = failures(final)
+    if problems and failed:  # the failing tests, by name, with what they said
+        problems.append("failed tests: " + " | ".join(f"{n}: {m}" for n, m in failed.items()))
+    detail = "; ".join(problems) if problems else (
+        case.expect + (f" [failed tests said: {' | '.join(list(failed.values())[:2])}]"
+                       if failed else ""))
+    return not problems, detail
