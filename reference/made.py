@@ -66,9 +66,10 @@ def made_masks(degrees: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         degrees: the output of `made_degrees`: [input degrees, hidden degrees ...].
 
     Returns:
-        L + 1 float masks for L hidden layers: hidden layer l connects unit k to unit j of the
-        layer below iff m_l(k) >= m_{l-1}(j); the output layer (one output per input, with the
-        input's degree) connects output d to hidden unit k iff m(d) > m_L(k).
+        L + 1 masks of 0s and 1s (float; bool works too), for L hidden layers: hidden layer l
+        connects unit k to unit j of the layer below iff m_l(k) >= m_{l-1}(j); the output
+        layer (one output per input, with the input's degree) connects output d to hidden
+        unit k iff m(d) > m_L(k).
     """
     # BEGIN SOLUTION 2b
     masks = [(upper[:, None] >= lower[None, :]).float()

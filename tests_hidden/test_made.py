@@ -3,6 +3,7 @@ optimizer step, connectivity, normalisation, known weights."""
 import numpy as np
 
 from grader.trusted.properties import check_made_model, check_made_normalised
+from tests_public.test_made import check_degrees
 
 
 def _random_arch(rng, num_inputs, layers, low, high):
@@ -12,21 +13,51 @@ def _random_arch(rng, num_inputs, layers, low, high):
 
 
 def test_degrees_random_orderings(submission, check, rng):
-    for _ in range(3):
-        arch = _random_arch(rng, int(rng.integers(5, 12)), 2, 150, 200)
-        ordering, hidden, num_inputs = arch["ordering"], arch["hidden_sizes"], arch["num_inputs"]
-        got = submission.call("made.made_degrees", ordering, hidden)
+    for low, high in ((150, 200), (2, 4), (9, 30)):
+        arch = _random_arch(rng, int(rng.integers(5, 12)), 2, low, high)
+        got = submission.call("made.made_degrees", arch["ordering"], arch["hidden_sizes"])
+        check_degrees(check, got, arch["ordering"], arch["hidden_sizes"],
+                      f"made_degrees(random ordering of {arch['num_inputs']}, "
+                      f"{arch['hidden_sizes']})")
+
+
+def test_degrees_with_generator(submission, check, rng):
+    """The paper's random degrees: drawn from `generator` (the same seed, the same degrees;
+    another seed, others), uniformly over [min degree of the layer below, D-1]."""
+    num_inputs = int(rng.integers(6, 12))
+    ordering, top = rng.permutation(num_inputs), num_inputs - 1
+    seeds = [int(s) for s in rng.choice(2**31, size=6, replace=False)]
+    runs = [submission.call("made.made_degrees", ordering, [1, 600], generator_seed=s)
+            for s in seeds]
+    again = submission.call("made.made_degrees", ordering, [1, 600], generator_seed=seeds[0])
+    context = f"made_degrees(random ordering of {num_inputs}, [1, 600], generator)"
+    layers = []
+    for got in [*runs, again]:
         check.that(isinstance(got, list) and len(got) == 3,
-                   "made_degrees must return [input degrees, one tensor per hidden layer]")
+                   f"{context} must return [input degrees, one tensor per hidden layer]")
         check.equal(got[0], np.argsort(ordering) + 1, kind="int",
-                    what="input degrees for a random ordering (degree of x_i = 1 + its "
-                         "position in the ordering, i.e. the inverse permutation)")
-        for layer, size in enumerate(hidden, start=1):
-            degrees = check.tensor(got[layer], what=f"hidden layer {layer} degrees",
-                                   shape=(size,), kind="int")
-            check.that(set(degrees.tolist()) == set(range(1, num_inputs)),
-                       f"hidden layer {layer} of {size} units with D = {num_inputs}: degrees "
-                       f"must lie in 1..D-1 and, in a layer this wide, cover every value")
+                    what=f"{context}: input degrees (they never depend on the generator)")
+        layers.append([check.tensor(got[i], what=f"{context}: hidden layer {i} degrees",
+                                    shape=(size,), kind="int") for i, size in ((1, 1), (2, 600))])
+    check.that(all(np.array_equal(a, b) for a, b in zip(layers[0], layers[-1])),
+               f"{context}: the same generator seed gave different degrees: draw them with "
+               f"`generator` (torch.randint(..., generator=generator))")
+    check.that(len({tuple(np.concatenate(run)) for run in layers[:-1]}) > 1,
+               f"{context}: six different generator seeds gave the same degrees: draw them "
+               f"with `generator`")
+    for first, second in layers[:-1]:
+        low = int(first[0])
+        check.that(1 <= low <= top, f"{context}: first hidden degree {low} is not in 1..{top}")
+        values = set(second.tolist())
+        check.that(values <= set(range(low, top + 1)),
+                   f"{context}: second hidden layer degrees {sorted(values)} must lie in "
+                   f"[{low}, {top}] (from the min degree of the layer below to D-1)")
+        counts = np.bincount(second - low, minlength=top - low + 1)
+        expected = len(second) / len(counts)
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        check.that(values == set(range(low, top + 1)) and chi2 < 3 * len(counts) + 30,
+                   f"{context}: 600 degrees drawn uniformly from [{low}, {top}] should take "
+                   f"every value about equally often; counts {counts.tolist()}")
 
 
 def test_masks_random_degrees(submission, expected, check, rng):
@@ -99,5 +130,5 @@ def test_made_known_weights_likelihood(submission, expected, check, rng):
     want = expected.run("model_outputs", **kwargs)
     check.that(type(got) is dict and type(got.get("outputs")) is list and len(got["outputs"]) == 1,
                "MADE's outputs could not be read")
-    check.close(got["outputs"][0], want["outputs"][0], atol=1e-8,
+    check.close(got["outputs"][0], want["outputs"][0], atol=1e-10, rtol=1e-9,
                 what="MADE logits with known weights and masks loaded")

@@ -51,5 +51,5 @@ def test_pixelcnn_known_weights_likelihood(submission, expected, check, rng):
     want = expected.run("model_outputs", **kwargs)
     check.that(type(got) is dict and type(got.get("outputs")) is list and len(got["outputs"]) == 1,
                "PixelCNN's outputs could not be read")
-    check.close(got["outputs"][0], want["outputs"][0], atol=1e-8,
+    check.close(got["outputs"][0], want["outputs"][0], atol=1e-10, rtol=1e-9,
                 what="PixelCNN logits with known weights loaded (its own masks)")

@@ -1,16 +1,17 @@
-"""Part 4 (hidden): orderings respected, raster order, and the sampled distribution matches
-the exact joint (total variation) for small D."""
-import itertools
-
+"""Part 4 (hidden): orderings respected (any order but the given one fails, whatever the
+canvas starts at), raster order, and the sampled distribution matches the exact joint."""
 import numpy as np
 
-SAMPLES = 20000
+from tests_public.test_sampling import (SAMPLES, binary, check_copy_models, check_distribution,
+                                        exact_joint)
 
 
-def _binary(check, got, shape, what):
-    samples = check.tensor(got, what=what, shape=shape, kind="float")
-    check.that(np.isin(samples, (0.0, 1.0)).all(), f"{what}: samples must be 0. or 1.")
-    return samples
+def _ordering(rng, num):
+    """A random ordering that is not its own inverse (so walking argsort(ordering) differs)."""
+    while True:
+        ordering = rng.permutation(num)
+        if not np.array_equal(np.argsort(ordering), ordering):
+            return ordering
 
 
 def _alternating(ordering):
@@ -19,62 +20,58 @@ def _alternating(ordering):
     return want
 
 
-def _exact_joint(weights, bias, ordering):
-    """p(x) for all 2^D states (state index = sum_i x_i 2^i) of the 'logistic' probe model."""
-    num = len(ordering)
-    states = np.array(list(itertools.product([0, 1], repeat=num)))[:, ::-1]
-    ordered = states[:, ordering]
-    logits = bias + ordered @ np.tril(weights, -1).T
-    log_p = -np.logaddexp(0, -np.where(ordered == 1, logits, -logits)).sum(1)
-    joint = np.zeros(2 ** num)
-    joint[states @ (1 << np.arange(num))] = np.exp(log_p)
-    return joint
-
-
-def _check_distribution(check, samples, joint, what):
-    counts = np.bincount(samples.astype(int) @ (1 << np.arange(samples.shape[1])),
-                         minlength=len(joint))
-    tv = 0.5 * np.abs(counts / len(samples) - joint).sum()
-    noise = 0.5 * np.sqrt(2 * joint * (1 - joint) / (np.pi * len(samples))).sum()
-    check.that(tv <= 3 * noise + 0.005,
-               f"{what}: the samples do not follow the model's distribution (total variation "
-               f"{tv:.3f} from the exact joint; sampling noise is about {noise:.3f}). Draw "
-               f"x_i ~ Bernoulli(sigmoid(logit_i)), not argmax or a threshold, with fresh "
-               f"logits after every variable")
-
-
 def test_sample_autoregressive_respects_ordering(submission, check, rng):
-    ordering = rng.permutation(int(rng.integers(6, 10)))
+    ordering = _ordering(rng, int(rng.integers(6, 10)))
+    what = f"sample_autoregressive(ordering={ordering.tolist()})"
+    check_copy_models(submission, check, what, (4, len(ordering)), ordering=ordering)
     got = submission.run("sample", kind="alternate", n=5, ordering=ordering,
                          seed=int(rng.integers(2**31)))
-    samples = _binary(check, got, (5, len(ordering)), "sample_autoregressive")
-    want = _alternating(ordering)
-    check.that((samples == want).all(),
-               f"with a model where each variable flips the previous one *in the ordering* "
-               f"{ordering.tolist()}, samples must follow that order: draw x[ordering[0]], "
-               f"then x[ordering[1]], ... (not x0, x1, ...)")
+    samples = binary(check, got, (5, len(ordering)), what)
+    check.that((samples == _alternating(ordering)).all(),
+               f"{what} with a model where each variable flips the one drawn before it: "
+               f"samples must alternate 1, 0, 1, ... along the ordering; got "
+               f"{samples[0].astype(int).tolist()} (sample 0)")
+
+
+def check_generator(submission, check, what, seeds, **kwargs):
+    """The same generator seed, the same samples; another seed, other samples."""
+    first, again, other = (check.tensor(submission.run("sample", seed=seed, **kwargs),
+                                        what=what, kind="float") for seed in seeds)
+    check.that(np.array_equal(first, again),
+               f"{what}: the same generator seed gave different samples: draw every random "
+               f"number from `generator`")
+    check.that(not np.array_equal(first, other),
+               f"{what}: two different generator seeds gave the same samples: draw every "
+               f"random number from `generator`")
+    return first
 
 
 def test_sample_autoregressive_distribution(submission, check, rng):
     num = int(rng.integers(4, 6))
-    ordering, weights, bias = rng.permutation(num), rng.normal(0, 2, (num, num)), rng.normal(0, 1, num)
+    ordering, weights, bias = _ordering(rng, num), rng.normal(0, 2, (num, num)), rng.normal(0, 1, num)
+    seeds = [int(s) for s in rng.choice(2**31, 2, replace=False)]
+    what = f"sample_autoregressive with D={num}, ordering {ordering.tolist()}"
     got = submission.run("sample", kind="logistic", n=SAMPLES, ordering=ordering,
-                         weights=weights, bias=bias, seed=int(rng.integers(2**31)))
-    samples = _binary(check, got, (SAMPLES, num), "sample_autoregressive")
-    _check_distribution(check, samples, _exact_joint(weights, bias, ordering),
-                        f"sample_autoregressive with D={num}, random ordering")
+                         weights=weights, bias=bias, seed=seeds[0])
+    samples = binary(check, got, (SAMPLES, num), "sample_autoregressive")
+    check_distribution(check, samples, exact_joint(weights, bias, ordering), what)
+    check_generator(submission, check, what, (seeds[0], seeds[0], seeds[1]), kind="logistic",
+                    n=200, ordering=ordering, weights=weights, bias=bias)
 
 
 def test_sample_pixels_raster_order(submission, check, rng):
     for height, width in ((3, 4), (4, 3)):
+        what = f"sample_pixels({height}x{width})"
+        check_copy_models(submission, check, what, (4, 1, height, width), height=height,
+                          width=width)
         got = submission.run("sample", kind="alternate", n=2, height=height, width=width,
                              seed=int(rng.integers(2**31)))
-        images = _binary(check, got, (2, 1, height, width), f"sample_pixels({height}x{width})")
+        images = binary(check, got, (2, 1, height, width), what)
         want = _alternating(np.arange(height * width)).reshape(height, width)
         check.that((images[:, 0] == want).all(),
-                   f"with a model where each pixel flips the previous pixel in raster order, a "
-                   f"{height}x{width} image must alternate 1, 0, 1, ... row by row; got\n"
-                   f"{images[0, 0].astype(int)}\nsample row by row, left to right")
+                   f"{what} with a model where each pixel flips the previous pixel in raster "
+                   f"order: images must alternate 1, 0, 1, ... row by row; got\n"
+                   f"{images[0, 0].astype(int)}")
 
 
 def test_sample_pixels_distribution(submission, check, rng):
@@ -83,6 +80,9 @@ def test_sample_pixels_distribution(submission, check, rng):
     weights, bias = rng.normal(0, 2, (num, num)), rng.normal(0, 1, num)
     got = submission.run("sample", kind="logistic", n=SAMPLES, height=height, width=width,
                          weights=weights, bias=bias, seed=int(rng.integers(2**31)))
-    images = _binary(check, got, (SAMPLES, 1, height, width), "sample_pixels")
-    _check_distribution(check, images.reshape(SAMPLES, num),
-                        _exact_joint(weights, bias, np.arange(num)), "sample_pixels on 2x3 images")
+    images = binary(check, got, (SAMPLES, 1, height, width), "sample_pixels")
+    check_distribution(check, images.reshape(SAMPLES, num),
+                       exact_joint(weights, bias, np.arange(num)), "sample_pixels on 2x3 images")
+    seeds = [int(s) for s in rng.choice(2**31, 2, replace=False)]
+    check_generator(submission, check, "sample_pixels on 2x3 images", (seeds[0], seeds[0], seeds[1]),
+                    kind="logistic", n=200, height=height, width=width, weights=weights, bias=bias)

@@ -1,10 +1,13 @@
-"""Part 5 (hidden): evaluate with uneven batches; timed training of MADE and PixelCNN against
-the reference run on the same machine in the same grading run (threshold and speed ratio)."""
+"""Part 5 (hidden): evaluate with uneven batches, its batches and gradient mode; train's
+contract (batches, shuffled passes, generator, default loss); timed training of MADE and
+PixelCNN against the reference run on the same machine in the same grading run (threshold
+and speed ratio)."""
 import numpy as np
 import pytest
 
+from grader.trusted import recordings
 from grader.trusted.mnist import load_bits
-from tests_public.test_training import made_masks, pixelcnn_masks, trained_parameters
+from tests_public.test_training import heldout_nll, made_masks, pixelcnn_masks, trained_parameters
 
 SLOWDOWN = 4.0  # the student's `train` may take at most this many times the reference's time
 TIMED = {
@@ -17,26 +20,72 @@ TIMED = {
 def test_evaluate_uneven_batches(submission, expected, check, rng):
     count = int(rng.integers(200, 400))
     start = int(rng.integers(0, 9000))
+    proj = recordings.projection(rng)
     for model, masks in (("made", made_masks(expected, [24])),
                          ("pixelcnn", pixelcnn_masks(expected, 1))):
         batch_size = int(rng.integers(30, 90))
         if model == "pixelcnn":  # a last batch of one example: a mean of batch means is off
             count = batch_size * int(rng.integers(3, 6)) + 1
-        kwargs = dict(model=model, masks=masks, data=load_bits("test", start + count)[start:],
-                      batch_size=batch_size, seed=int(rng.integers(2**31)), channels=4)
-        got = submission.run("evaluate", **kwargs)
+        data = load_bits("test", start + count)[start:]
+        what = (f"evaluate on {count} {model.upper()} examples with batch_size {batch_size} "
+                f"(the last batch is smaller)")
+        kwargs = dict(model=model, masks=masks, data=data, batch_size=batch_size,
+                      seed=int(rng.integers(2**31)), channels=4)
         want = expected.run("evaluate", **kwargs)
-        check.that(type(got) is float and abs(got - want) < 1e-3 * abs(want),
-                   f"evaluate on {count} {model.upper()} examples with batch_size "
-                   f"{kwargs['batch_size']} (the last batch is smaller) is wrong: it must be "
-                   f"the mean NLL over all examples, in eval mode")
+        for default_loss in (False, True):
+            got = submission.run("evaluate", projection=proj, default_loss=default_loss, **kwargs)
+            value = got.get("value") if type(got) is dict else None
+            check.that(type(value) is float and abs(value - want) < 1e-3 * abs(want),
+                       f"{what}{', with the default loss_fn' if default_loss else ''}: got "
+                       f"{value!r}, which is not the mean NLL over all examples in eval mode"
+                       + ("; without loss_fn, evaluate must use probability.nll"
+                          if default_loss else ""))
+            calls = recordings.calls_of(got, what)
+            sizes = [c.get("size") for c in calls]
+            check.that(sum(sizes) >= count and max(sizes) <= batch_size,
+                       f"{what}: forward passes on {sizes[:8]}{'...' if len(sizes) > 8 else ''}"
+                       f" examples; at most batch_size={batch_size} per pass")
+            check.that(not any(c.get("grad") for c in calls),
+                       f"{what}: the forward passes ran with gradients enabled: evaluate must "
+                       f"not build autograd graphs (torch.no_grad())")
 
 
-def heldout_nll(measure, model, masks, parameters, data, channels=None) -> float:
-    """Mean held-out NLL of `parameters`, measured by the trusted worker (no student code)."""
-    nll = measure.run("nll", model=model, masks=masks, parameters=parameters, data=data,
-                      channels=channels)
-    return float(np.mean(nll.array))
+@pytest.mark.parametrize("model", ["made", "pixelcnn"])
+def test_train_contract(submission, expected, measure, check, rng, model):
+    """Batches of batch_size examples drawn from shuffled passes (a fresh permutation from
+    `generator` every pass: the same seed repeats them, another does not), losses in nats
+    per example, callback(step, loss), probability.nll by default."""
+    masks = made_masks(expected, [32]) if model == "made" else pixelcnn_masks(expected, 1)
+    channels = None if model == "made" else 4
+    batch_size = int(rng.choice([16, 32]))
+    count, steps = 4 * batch_size, 8  # two whole passes
+    data = load_bits("train", 1000)[rng.choice(1000, count, replace=False)]
+    proj = recordings.projection(rng)
+    data_keys = recordings.keys_of(data, proj)
+    init = measure.run("initial_parameters", model=model, masks=masks, seed=0, channels=channels)
+    seeds = [int(s) for s in rng.choice(2**31, 2, replace=False)]
+    runs = []
+    for seed, default_loss in ((seeds[0], False), (seeds[0], False), (seeds[1], True)):
+        what = (f"train on a {model.upper()} ({steps} steps, batch_size {batch_size}, "
+                f"{count} examples, generator seed {seed}"
+                f"{', default loss_fn' if default_loss else ''})")
+        result = submission.run("train", model=model, masks=masks, data=data, init=init,
+                                steps=steps, batch_size=batch_size, lr=3e-3, generator_seed=seed,
+                                channels=channels, projection=proj, default_loss=default_loss)
+        trained_parameters(check, result, init)
+        losses = recordings.check_losses(check, result, steps, 784, what)
+        calls = recordings.check_training_passes(check, recordings.calls_of(result, what),
+                                                 steps, batch_size, what)
+        recordings.check_callbacks(check, result, losses, what)
+        batches = [recordings.indices(c["keys"], data_keys, what) for c in calls]
+        recordings.check_shuffled_passes(check, batches, count, what)
+        runs.append((losses, np.concatenate(batches)))
+    check.that(np.array_equal(runs[0][1], runs[1][1]) and runs[0][0] == runs[1][0],
+               f"train on a {model.upper()}: two runs with the same generator seed drew "
+               f"different batches or losses: draw every permutation from `generator`")
+    check.that(not np.array_equal(runs[0][1], runs[2][1]),
+               f"train on a {model.upper()}: generator seeds {seeds[0]} and {seeds[1]} drew the "
+               f"same batches in the same order: shuffle with `generator`")
 
 
 @pytest.mark.parametrize("model", ["made", "pixelcnn"])
@@ -59,10 +108,10 @@ def test_train_timed(submission, expected, measure, check, model):
     nll = heldout_nll(measure, model, masks, parameters, held, channels)
     threshold = want * (1 + margin)
     check.that(np.isfinite(nll) and nll <= threshold,
-               f"after {config['steps']} steps the held-out NLL is {nll:.1f} nats; it must be "
-               f"at most {threshold:.1f} (the reference reaches {want:.1f} with the same steps "
-               f"and seed). Check that every step zeroes gradients, backpropagates the mean "
-               f"batch NLL and steps Adam with the given lr and batch_size")
+               f"after {config['steps']} steps (Adam, lr {config['lr']}, batch_size "
+               f"{config['batch_size']}) the held-out NLL is {nll:.1f} nats; it must be at most "
+               f"{threshold:.1f}: the reference reaches {want:.1f} from the same initial "
+               f"weights, data, steps and seed")
     # The clock is the fork server's: CPU time of the worker and everything it started (wall
     # time where the reference trained on a GPU).
     wall = reference.get("device") == "cuda"
@@ -70,5 +119,4 @@ def test_train_timed(submission, expected, measure, check, model):
     limit = SLOWDOWN * (reference_usage.wall_seconds if wall else reference_usage.cpu_seconds)
     check.that(seconds <= limit,
                f"train took {seconds:.1f} s for {config['steps']} steps, more than "
-               f"{SLOWDOWN:g}x the reference ({limit / SLOWDOWN:.1f} s on this machine): "
-               f"avoid per-example Python loops and recomputing over the whole dataset")
+               f"{SLOWDOWN:g}x the reference ({limit / SLOWDOWN:.1f} s on this machine)")

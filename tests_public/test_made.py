@@ -7,18 +7,38 @@ from grader.trusted.properties import check_made_model
 DOC_DEGREES = [np.array([1, 2, 3]), np.array([1, 2, 1, 2])]
 
 
-def test_degrees_natural_ordering(submission, check):
-    ordering, hidden = np.arange(5), [8, 3]
-    got = submission.call("made.made_degrees", ordering, hidden)
-    check.that(isinstance(got, list) and len(got) == 3,
-               "made_degrees must return a list: [input degrees, one tensor per hidden layer]")
-    check.equal(got[0], np.arange(1, 6), what="input degrees for the natural ordering (1..D)",
-                kind="int")
+def check_degrees(check, got, ordering, hidden, context):
+    """made_degrees' contract for deterministic degrees (generator=None)."""
+    num_inputs = len(ordering)
+    check.that(isinstance(got, list) and len(got) == len(hidden) + 1,
+               f"{context}: made_degrees must return a list: [input degrees, one tensor per "
+               f"hidden layer]")
+    check.equal(got[0], np.argsort(ordering) + 1, kind="int",
+                what=f"{context}: input degrees (degree of x_i = 1 + its position in the "
+                     f"ordering)")
     for layer, size in enumerate(hidden, start=1):
-        degrees = check.tensor(got[layer], what=f"hidden layer {layer} degrees",
+        degrees = check.tensor(got[layer], what=f"{context}: hidden layer {layer} degrees",
                                shape=(size,), kind="int")
-        check.that(degrees.min() >= 1 and degrees.max() <= 4,
-                   f"hidden layer {layer} degrees must lie in 1..D-1 = 1..4, got {degrees}")
+        top = num_inputs - 1
+        check.that(degrees.min() >= 1 and degrees.max() <= top,
+                   f"{context}: hidden layer {layer} degrees must lie in 1..D-1 = 1..{top}, "
+                   f"got {degrees.tolist()}")
+        counts = np.bincount(degrees, minlength=top + 1)[1:]
+        if size >= top:
+            check.that(counts.min() >= 1 and counts.max() - counts.min() <= 1,
+                       f"{context}: hidden layer {layer} has {size} >= D-1 units, so every "
+                       f"degree 1..{top} must appear equally often (+-1); counts "
+                       f"{counts.tolist()}")
+        elif size > 1:
+            check.that(counts[0] > 0 and counts[-1] > 0,
+                       f"{context}: hidden layer {layer} has {size} < D-1 units; its degrees "
+                       f"must still span 1..{top} (both ends included); got {degrees.tolist()}")
+
+
+def test_degrees_given_ordering(submission, check):
+    ordering, hidden = np.array([1, 3, 4, 0, 2]), [8, 3]
+    got = submission.call("made.made_degrees", ordering, hidden)
+    check_degrees(check, got, ordering, hidden, f"made_degrees({ordering.tolist()}, {hidden})")
 
 
 def test_masks_docstring_example(submission, expected, check):

@@ -39,3 +39,7 @@ def test_bits_per_dim(submission, expected, check):
                 hints={"log10 instead of log2": nats / (784 * np.log(10)),
                        "nats per dimension (missing / ln 2)": nats / 784,
                        "bits per example (missing / D)": nats / LN2})
+    scalar = submission.call("probability.bits_per_dim", 88.4, 784)
+    check.that(type(scalar) is float and abs(scalar - 88.4 / (784 * LN2)) < 1e-9,
+               f"bits_per_dim(88.4, 784) must return a Python float (the type of its input), "
+               f"got {type(scalar).__name__} {scalar!r}")

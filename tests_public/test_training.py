@@ -5,6 +5,7 @@ Training tests use models built from known-good masks and a known-good NLL, so t
 """
 import numpy as np
 
+from grader.trusted import recordings
 from grader.trusted.mnist import load_bits
 from grader.wire import Tensor
 
@@ -46,35 +47,49 @@ def trained_parameters(check, result, init) -> dict:
     return {name: parameters[name] for name in init}
 
 
-def checked_losses(check, result, steps: int) -> list:
-    losses = result.get("losses")
-    check.that(isinstance(losses, list) and len(losses) == steps,
-               f"train(steps={steps}) must return a list of {steps} losses, got "
-               f"{type(losses).__name__} of length {len(losses) if isinstance(losses, list) else '?'}")
-    check.that(all(isinstance(v, float) and np.isfinite(v) for v in losses),
-               "train must return finite Python floats (loss.item())")
-    return losses
+def heldout_nll(measure, model, masks, parameters, data, channels=None) -> float:
+    """Mean held-out NLL of `parameters`, measured by the trusted worker (no student code)."""
+    nll = measure.run("nll", model=model, masks=masks, parameters=parameters, data=data,
+                      channels=channels)
+    return float(np.mean(nll.array))
 
 
-def _smoke(submission, measure, check, model, masks, steps, **extra):
+def _smoke(submission, expected, measure, check, rng, model, masks, steps, margin=None,
+           **extra):
+    what = f"train on a {model.upper()} ({steps} steps, batch_size 32)"
+    data = load_bits("train", 512)
+    proj = recordings.projection(rng)
     init = measure.run("initial_parameters", model=model, masks=masks, seed=0, **extra)
-    result = submission.run("train", model=model, masks=masks, data=load_bits("train", 512),
-                            init=init, steps=steps, batch_size=32, lr=3e-3, generator_seed=0,
-                            **extra)
+    kwargs = dict(model=model, masks=masks, data=data, init=init, steps=steps, batch_size=32,
+                  lr=3e-3, generator_seed=0, **extra)
+    result = submission.run("train", projection=proj, **kwargs)
     parameters = trained_parameters(check, result, init)
-    losses = checked_losses(check, result, steps)
+    losses = recordings.check_losses(check, result, steps, 784, what)
+    recordings.check_training_passes(check, recordings.calls_of(result, what), steps, 32, what)
+    recordings.check_callbacks(check, result, losses, what)
     check.that(any(not np.array_equal(parameters[n].array, init[n].array) for n in init),
-               "train did not change the model's parameters: call optimizer.step() after "
-               "loss.backward()")
+               f"{what}: the model's parameters are exactly as they started: nothing updated "
+               f"them (optimizer.step() after loss.backward())")
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
-    check.that(last < 0.9 * first, f"the training loss did not go down over {steps} steps "
-               f"(first {first:.1f}, last {last:.1f} nats)")
+    check.that(last < 0.9 * first, f"{what}: the training loss did not go down (mean of the "
+               f"first 5 steps {first:.1f}, of the last 5 {last:.1f} nats per example)")
+    if margin is not None:
+        held = load_bits("valid", 256)
+        want = expected.derived("heldout_nll", kwargs, lambda: heldout_nll(
+            measure, model, masks, expected.run("train", **kwargs)["parameters"], held,
+            extra.get("channels")))
+        nll = heldout_nll(measure, model, masks, parameters, held, extra.get("channels"))
+        check.that(nll <= want * (1 + margin),
+                   f"{what}: the held-out NLL after training is {nll:.1f} nats; the reference "
+                   f"reaches {want:.1f} from the same start (at most {want * (1 + margin):.1f} "
+                   f"passes)")
 
 
-def test_train_made_short_run(submission, expected, measure, check):
-    _smoke(submission, measure, check, "made", made_masks(expected, [64]), steps=40)
+def test_train_made_short_run(submission, expected, measure, check, rng):
+    _smoke(submission, expected, measure, check, rng, "made", made_masks(expected, [64]),
+           steps=40, margin=0.05)
 
 
-def test_train_pixelcnn_short_run(submission, expected, measure, check):
-    _smoke(submission, measure, check, "pixelcnn", pixelcnn_masks(expected, 1), steps=15,
-           channels=8)
+def test_train_pixelcnn_short_run(submission, expected, measure, check, rng):
+    _smoke(submission, expected, measure, check, rng, "pixelcnn", pixelcnn_masks(expected, 1),
+           steps=15, channels=8)

@@ -56,11 +56,14 @@ class Check:
         message = f"{what}: wrong values"
         if not np.all(np.isfinite(got_array) | np.isinf(want)):
             message = f"{what}: returned nan/inf where a finite value was expected"
-        for mistake, candidate in (hints or {}).items():
+        for mistake, candidate in {**(hints or {}), **_observations(want)}.items():
             if np.shape(candidate) == want.shape and np.allclose(got_array, candidate,
                                                                   atol=atol, rtol=rtol):
                 message += f" (looks like {mistake})"
                 break
+        else:
+            if np.all((got_array >= 0) & (got_array <= 1)) and np.any((want < 0) | (want > 1)):
+                message += " (all your values lie in [0, 1]: are these probabilities?)"
         wrong = ~np.isclose(got_array, want, atol=atol, rtol=rtol)
         message += f"; {int(wrong.sum())} of {want.size} entries differ"
         if self.public:
@@ -76,6 +79,14 @@ class Check:
         if self.public:
             message += f"\n  got:      {_preview(got_array, 16)}\n  expected: {_preview(want, 16)}"
         raise Failure(message)
+
+
+def _observations(want: np.ndarray) -> dict:
+    """Transformations of the expected values that a got value may be, in words."""
+    if want.dtype.kind != "f":
+        return {}
+    return {"sigmoid of the expected values: probabilities, not logits":
+            0.5 * (1 + np.tanh(want / 2))}
 
 
 def _array(value) -> np.ndarray:

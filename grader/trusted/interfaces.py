@@ -45,6 +45,12 @@ class Interface:
         return self.run("call", target=target, args=list(args), kwargs=kwargs,
                         generator_seed=generator_seed)
 
+    def derived(self, name: str, kwargs: dict, compute):
+        """A value computed from this oracle's answers, e.g. the held-out NLL of the
+        parameters its `train` returned: recorded like an answer (small, where the answer
+        itself would be large), so the student release has it too."""
+        return compute()
+
 
 class Sandboxed(Interface):
     """Runs each probe in a fresh worker of `role` (student, reference or measure)."""
@@ -79,22 +85,36 @@ def _key(probe: str, kwargs: dict) -> str:
 
 class Cached(Interface):
     """Memoises an oracle (the reference is deterministic and tests share values; its timed
-    runs are measured once per grading); `save` writes every answer so far: the recorded file
-    of the student release."""
+    runs are measured once per grading); `save` writes every answer the tests used (not the
+    ones only a derived value needed): the recorded file of the student release."""
 
     def __init__(self, inner: Interface):
         self.inner, self.answers, self.usages = inner, {}, {}
+        self.used, self._deriving = set(), 0
 
     def timed(self, probe: str, **kwargs):
         key = _key(probe, kwargs)
         if key not in self.answers:
             value, self.usages[key] = self.inner.timed(probe, **kwargs)
             self.answers[key] = wire.encode(value)
+        if not self._deriving:
+            self.used.add(key)
         return wire.decode(self.answers[key]), self.usages[key]
+
+    def derived(self, name: str, kwargs: dict, compute):
+        key = _key(f"derived:{name}", kwargs)
+        if key not in self.answers:
+            self._deriving += 1
+            try:
+                self.answers[key] = wire.encode(compute())
+            finally:
+                self._deriving -= 1
+        self.used.add(key)
+        return wire.decode(self.answers[key])
 
     def save(self, path: Path):
         packed = {k: base64.b64encode(zlib.compress(v, 9)).decode() for k, v in
-                  sorted(self.answers.items())}
+                  sorted(self.answers.items()) if k in self.used}
         Path(path).write_text(json.dumps(packed, indent=0) + "\n")
 
 
@@ -111,3 +131,6 @@ class Recorded(Interface):
             raise LookupError(f"no recorded expected value for this call in {self.path}; "
                               f"staff: run `python -m grader record`")
         return wire.decode(zlib.decompress(base64.b64decode(packed))), Usage()
+
+    def derived(self, name: str, kwargs: dict, compute):
+        return self.timed(f"derived:{name}", **kwargs)[0]

@@ -163,7 +163,9 @@ def model_outputs(student, model, arch, queries, state=None, mode="eval", step_d
 def _known_logits_fn(kind: str, ordering: torch.Tensor, weights=None, bias=None):
     """Logit functions whose distribution is known exactly (canvas (n, D) -> logits (n, D)).
 
-    copy: x_first = 1, then each variable copies the previous one in the ordering (all ones).
+    copy: x_first = 1, then each variable copies the previous one in the ordering (all ones);
+        any other visiting order leaves a 0 behind (a canvas that starts at 0 is read early).
+    copy0: the same starting from 0 (all zeros): catches a canvas that starts at 1.
     alternate: x_first = 1, then each variable flips the previous one (1, 0, 1, ...).
     logistic: logit_{o[k]} = bias[k] + sum_{j<k} weights[k, j] x_{o[j]} (weights strictly lower).
     """
@@ -175,7 +177,8 @@ def _known_logits_fn(kind: str, ordering: torch.Tensor, weights=None, bias=None)
         if kind == "logistic":
             ordered_logits = bias + ordered @ torch.tril(weights, -1).T
         else:
-            previous = torch.cat([torch.ones_like(ordered[:, :1]), ordered[:, :-1]], dim=1)
+            first = torch.zeros_like if kind == "copy0" else torch.ones_like
+            previous = torch.cat([first(ordered[:, :1]), ordered[:, :-1]], dim=1)
             if kind == "alternate":
                 previous[:, 1:] = 1 - previous[:, 1:]
             ordered_logits = big * (2 * previous - 1)
@@ -201,6 +204,39 @@ def sample(student, kind, n, seed=0, ordering=None, height=None, width=None,
 
 # ----------------------------------------------------------------------------- training
 
+class Recorded(nn.Module):
+    """Wraps a known model and writes down every forward pass: batch size, train mode,
+    gradient mode, and a key per example (x . projection), so the judge can tell which
+    examples each batch held. Raw observations: the judge decides what they mean."""
+
+    def __init__(self, inner, projection):
+        super().__init__()
+        self.inner, self.projection, self.calls = inner, projection, []
+
+    def forward(self, x):
+        keys = x.detach().reshape(len(x), -1).double().cpu() @ self.projection
+        self.calls.append({"size": len(x), "training": self.training,
+                           "grad": torch.is_grad_enabled(), "keys": keys})
+        return self.inner(x)
+
+
+def _recording_loss(record: list):
+    def loss(logits, x):
+        nll = known_good_nll(logits, x)
+        record.append({"mean": nll.detach().double().mean().item(),
+                       "sum": nll.detach().double().sum().item()})
+        return nll
+    return loss
+
+
+def _as_default_loss(student, loss) -> None:
+    """Make `loss` what the student's training module finds as probability.nll (a module
+    attribute, or a name imported into training.py): a default that is not under test."""
+    student.probability.nll = loss
+    if hasattr(student.training, "nll"):
+        student.training.nll = loss
+
+
 class ModeSensitive(nn.Module):
     """Wraps a model; in train mode it shifts every logit, so `evaluate` must call eval().
     In eval mode it shifts them too (towards 0 pixels): an untrained model gives every image
@@ -216,26 +252,49 @@ class ModeSensitive(nn.Module):
 
 
 @probe
-def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None):
-    """The student's `evaluate` on a known model (seeded weights) and a known loss."""
+def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
+             default_loss=False, projection=None):
+    """The student's `evaluate` on a known model (seeded weights) and a known loss (passed,
+    or, with `default_loss`, found by evaluate as probability.nll); with `projection`, also
+    the forward passes it made."""
     torch.manual_seed(seed)
     net = ModeSensitive(known_model(model, masks, channels))
+    if projection is not None:
+        net = Recorded(net, projection)
     net.train()
-    return student.training.evaluate(net, as_data(model, data), known_good_nll,
-                                     batch_size=batch_size)
+    kwargs = {"batch_size": batch_size}
+    if default_loss:
+        _as_default_loss(student, known_good_nll)
+    else:
+        kwargs["loss_fn"] = known_good_nll
+    value = student.training.evaluate(net, as_data(model, data), **kwargs)
+    return value if projection is None else {"value": value, "calls": net.calls}
 
 
 @probe
 def train(student, model, masks, data, init, steps, batch_size, lr, generator_seed=0,
-          channels=None, device="auto"):
+          channels=None, device="auto", projection=None, default_loss=False):
     """The student's `train` on a known model that starts from `init`; returns the trained
-    parameters and what `train` returned. The judge never sends the held-out data here."""
+    parameters, what `train` returned, and what it did: every forward pass (size, mode,
+    example keys), every loss (mean and sum of the batch's NLLs) and every callback. The
+    judge never sends the held-out data here."""
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    net = known_model(model, masks, channels)
-    load_state(net, init)
+    inner = known_model(model, masks, channels)
+    load_state(inner, init)
+    net = Recorded(inner, projection if projection is not None else
+                   torch.zeros(int(as_data(model, data[:1]).numel()), dtype=torch.float64))
     net.to(device)
-    losses = student.training.train(net, as_data(model, data).to(device), known_good_nll,
-                                    steps=steps, batch_size=batch_size, lr=lr,
-                                    generator=_generator(generator_seed))
-    parameters = {name: p.detach().float().cpu() for name, p in net.named_parameters()}
-    return {"parameters": parameters, "losses": losses, "device": device}
+    seen, callbacks = [], []
+    loss = _recording_loss(seen)
+    kwargs = dict(steps=steps, batch_size=batch_size, lr=lr, generator=_generator(generator_seed),
+                  callback=lambda step, value: callbacks.append([step, value]))
+    if default_loss:
+        _as_default_loss(student, loss)
+    else:
+        kwargs["loss_fn"] = loss
+    losses = student.training.train(net, as_data(model, data).to(device), **kwargs)
+    parameters = {name: p.detach().float().cpu() for name, p in inner.named_parameters()}
+    out = {"parameters": parameters, "losses": losses, "device": device}
+    if projection is not None:
+        out.update(calls=net.calls, seen=seen, callbacks=callbacks)
+    return out

@@ -8,7 +8,9 @@ def verdict(report: dict) -> bool:
             and all(v["score"] == 40 for v in report["variants"])
             and all(c["handled"] for c in report["malicious"])
             and report.get("determinism", {}).get("identical", True)
-            and all(r["failed_seeds"] == [] for r in seeds.get("rows", [])))
+            and all(r["failed_seeds"] == [] and not r["seed_dependent_tests"]
+                    for r in seeds.get("rows", []))
+            and all(not c["failures"] for c in seeds.get("correct", [])))
 
 
 def _problems(report: dict) -> list[str]:
@@ -18,7 +20,9 @@ def _problems(report: dict) -> list[str]:
         if not m["killed"]:
             why = (f"passed every test of {m['part']}: {', '.join(m.get('passed_in_its_part', []))}"
                    if m["part"] not in m["parts_lost"] else
-                   f"also lost {', '.join(m['collateral'])}: {m['collateral_failures']}")
+                   f"also lost {', '.join(m['collateral'])}: {m['collateral_failures']}"
+                   if m["collateral"] else
+                   f"a mistake of SPEC's catalogue that no public test of {m['part']} catches")
             lines.append(f"mutant {m['name']}: {m.get('error') or why}")
     for v in report["variants"]:
         if v["score"] != 40:
@@ -29,6 +33,13 @@ def _problems(report: dict) -> list[str]:
     for r in (report.get("seeds") or {}).get("rows", []):
         if r["failed_seeds"]:
             lines.append(f"seed sweep {r['mutant']}: not killed for seeds {r['failed_seeds'][:10]}")
+        if r["seed_dependent_tests"]:
+            lines.append(f"seed sweep {r['mutant']}: caught on some seeds only by "
+                         f"{r['seed_dependent_tests']} (failures out of {r['seeds_tested']})")
+    for c in (report.get("seeds") or {}).get("correct", []):
+        if c["failures"]:
+            lines.append(f"seed sweep {c['name']} (correct) failed: "
+                         f"{ {t: s[:5] for t, s in c['failures'].items()} }")
     return lines
 
 
@@ -63,8 +74,13 @@ def render(report: dict) -> str:
         lines += ["", f"SEED SWEEP ({seeds['seeds']} per-submission seeds: each mutant must lose "
                       f"its part on every one)"]
         for r in seeds["rows"]:
-            lines.append(f"  {r['mutant']:<38} {r['part']:<4} killed on "
-                         f"{r['seeds_tested'] - len(r['failed_seeds'])}/{r['seeds_tested']}")
+            how = "any seed (a seed-free test)" if r["killed_without_seed"] else \
+                f"{r['seeds_tested'] - len(r['failed_seeds'])}/{r['seeds_tested']}"
+            lines.append(f"  {r['mutant']:<38} {r['part']:<4} killed on {how}")
+        for c in seeds.get("correct", []):
+            lines.append(f"  {c['name']:<38} passes every randomized test on "
+                         f"{c['seeds_tested'] - len(set().union(*c['failures'].values()))}"
+                         f"/{c['seeds_tested']} seeds")
     problems = _problems(report)
     if problems:
         lines += ["", "NOT AS EXPECTED"] + [f"  - {p}" for p in problems]

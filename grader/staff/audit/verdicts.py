@@ -49,12 +49,23 @@ def test_vector(final: dict) -> list:
     return [(t.get("number"), t.get("score")) for t in final.get("tests", [])]
 
 
+def caught_publicly(final: dict, part: str) -> bool:
+    return any(t.get("status") == "failed" and (t.get("tags") or [""])[0] == part
+               and "public" in t.get("tags", []) for t in final.get("tests", []))
+
+
 def mutant_row(mutant, final) -> dict:
+    """Killed: it loses points in its own part and only in related ones; a mistake of SPEC's
+    catalogue must also fail a public test of its part (students are warned before the
+    deadline)."""
     score, lost = part_summary(final)
     collateral = sorted(set(lost) - set(mutant.related))
-    killed = mutant.part in lost and not collateral
+    public = caught_publicly(final, mutant.part)
+    catalogue = mutant.doc.startswith("SPEC:")
+    killed = mutant.part in lost and not collateral and (public or not catalogue)
     row = {"name": mutant.name, "part": mutant.part, "related": list(mutant.related),
            "score": score, "parts_lost": lost, "collateral": collateral, "killed": killed,
+           "caught_publicly": public, "catalogue": catalogue,
            "doc": mutant.doc, "collateral_failures": failures(final, collateral)}
     if "error" in final:
         row["error"] = final["error"]
