@@ -23,41 +23,40 @@ def test_degrees_random_orderings(submission, check, rng):
 
 def test_degrees_with_generator(submission, check, rng):
     """The paper's random degrees: drawn from `generator` (the same seed, the same degrees;
-    another seed, others), uniformly over [min degree of the layer below, D-1]."""
+    another seed, others), uniformly over [min degree of the layer below, D-1]. The middle
+    layer of one unit makes the last layer's lower bound vary from seed to seed."""
     num_inputs = int(rng.integers(6, 12))
-    ordering, top = rng.permutation(num_inputs), num_inputs - 1
-    seeds = [int(s) for s in rng.choice(2**31, size=6, replace=False)]
-    runs = [submission.call("made.made_degrees", ordering, [1, 600], generator_seed=s)
-            for s in seeds]
-    again = submission.call("made.made_degrees", ordering, [1, 600], generator_seed=seeds[0])
-    context = f"made_degrees(random ordering of {num_inputs}, [1, 600], generator)"
-    layers = []
-    for got in [*runs, again]:
-        check.that(isinstance(got, list) and len(got) == 3,
+    ordering, top, hidden = rng.permutation(num_inputs), num_inputs - 1, [600, 1, 600]
+    seeds = [int(s) for s in rng.choice(2**31, size=10, replace=False)]
+    context = f"made_degrees(random ordering of {num_inputs}, {hidden}, generator)"
+    runs = []
+    for seed in [*seeds, seeds[0]]:
+        got = submission.call("made.made_degrees", ordering, hidden, generator_seed=seed)
+        check.that(isinstance(got, list) and len(got) == 4,
                    f"{context} must return [input degrees, one tensor per hidden layer]")
         check.equal(got[0], np.argsort(ordering) + 1, kind="int",
                     what=f"{context}: input degrees (they never depend on the generator)")
-        layers.append([check.tensor(got[i], what=f"{context}: hidden layer {i} degrees",
-                                    shape=(size,), kind="int") for i, size in ((1, 1), (2, 600))])
-    check.that(all(np.array_equal(a, b) for a, b in zip(layers[0], layers[-1])),
+        runs.append([check.tensor(got[i + 1], what=f"{context}: hidden layer {i + 1} degrees",
+                                  shape=(size,), kind="int") for i, size in enumerate(hidden)])
+    check.that(all(np.array_equal(a, b) for a, b in zip(runs[0], runs[-1])),
                f"{context}: the same generator seed gave different degrees: draw them with "
                f"`generator` (torch.randint(..., generator=generator))")
-    check.that(len({tuple(np.concatenate(run)) for run in layers[:-1]}) > 1,
-               f"{context}: six different generator seeds gave the same degrees: draw them "
+    check.that(len({tuple(run[0]) for run in runs[:-1]}) > 1,
+               f"{context}: ten different generator seeds gave the same degrees: draw them "
                f"with `generator`")
-    for first, second in layers[:-1]:
-        low = int(first[0])
-        check.that(1 <= low <= top, f"{context}: first hidden degree {low} is not in 1..{top}")
-        values = set(second.tolist())
-        check.that(values <= set(range(low, top + 1)),
-                   f"{context}: second hidden layer degrees {sorted(values)} must lie in "
-                   f"[{low}, {top}] (from the min degree of the layer below to D-1)")
-        counts = np.bincount(second - low, minlength=top - low + 1)
-        expected = len(second) / len(counts)
-        chi2 = float(((counts - expected) ** 2 / expected).sum())
-        check.that(values == set(range(low, top + 1)) and chi2 < 3 * len(counts) + 30,
-                   f"{context}: 600 degrees drawn uniformly from [{low}, {top}] should take "
-                   f"every value about equally often; counts {counts.tolist()}")
+    for first, middle, last in runs[:-1]:
+        for layer, degrees, low in ((1, first, 1), (3, last, int(middle[0]))):
+            values = set(degrees.tolist())
+            check.that(int(middle[0]) >= int(first.min()) and values <= set(range(low, top + 1)),
+                       f"{context}: hidden layer {layer} degrees {sorted(values)} must lie in "
+                       f"[{low}, {top}] (from the min degree of the layer below to D-1; the "
+                       f"layer below's min is {int(first.min()) if layer == 3 else 1})")
+            counts = np.bincount(degrees - low, minlength=top - low + 1)
+            expected = len(degrees) / len(counts)
+            chi2 = float(((counts - expected) ** 2 / expected).sum())
+            check.that(values == set(range(low, top + 1)) and chi2 < 3 * len(counts) + 30,
+                       f"{context}: 600 degrees drawn uniformly from [{low}, {top}] should take "
+                       f"every value about equally often; counts {counts.tolist()}")
 
 
 def test_masks_random_degrees(submission, expected, check, rng):

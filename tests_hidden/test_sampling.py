@@ -3,7 +3,7 @@ canvas starts at), raster order, and the sampled distribution matches the exact 
 import numpy as np
 
 from tests_public.test_sampling import (SAMPLES, binary, check_copy_models, check_distribution,
-                                        exact_joint)
+                                        exact_joint, strong_weights)
 
 
 def _ordering(rng, num):
@@ -48,7 +48,7 @@ def check_generator(submission, check, what, seeds, **kwargs):
 
 def test_sample_autoregressive_distribution(submission, check, rng):
     num = int(rng.integers(4, 6))
-    ordering, weights, bias = _ordering(rng, num), rng.normal(0, 2, (num, num)), rng.normal(0, 1, num)
+    ordering, weights, bias = _ordering(rng, num), strong_weights(rng, num), rng.normal(0, 1, num)
     seeds = [int(s) for s in rng.choice(2**31, 2, replace=False)]
     what = f"sample_autoregressive with D={num}, ordering {ordering.tolist()}"
     got = submission.run("sample", kind="logistic", n=SAMPLES, ordering=ordering,
@@ -77,7 +77,7 @@ def test_sample_pixels_raster_order(submission, check, rng):
 def test_sample_pixels_distribution(submission, check, rng):
     height, width = 2, 3
     num = height * width
-    weights, bias = rng.normal(0, 2, (num, num)), rng.normal(0, 1, num)
+    weights, bias = strong_weights(rng, num), rng.normal(0, 1, num)
     got = submission.run("sample", kind="logistic", n=SAMPLES, height=height, width=width,
                          weights=weights, bias=bias, seed=int(rng.integers(2**31)))
     images = binary(check, got, (SAMPLES, 1, height, width), "sample_pixels")

@@ -33,6 +33,12 @@ def exact_joint(weights, bias, ordering):
     return joint
 
 
+def strong_weights(rng, num):
+    """Weights of magnitude 1.5 to 3: every variable depends clearly on those drawn before it,
+    so that drawing in any other order visibly changes the distribution."""
+    return rng.choice([-1.0, 1.0], (num, num)) * rng.uniform(1.5, 3.0, (num, num))
+
+
 def check_distribution(check, samples, joint, what):
     """Total variation between the samples' histogram and the exact joint, against the noise
     of that many samples; the message says what was observed."""
@@ -70,7 +76,7 @@ def test_sample_autoregressive_known_models(submission, check, rng):
     check_copy_models(submission, check, f"sample_autoregressive(ordering={ORDERING.tolist()})",
                       (4, 6), ordering=ORDERING)
     ordering = np.array([2, 0, 1])
-    weights, bias = rng.normal(0, 2, (3, 3)), rng.normal(0, 1, 3)
+    weights, bias = strong_weights(rng, 3), rng.normal(0, 1, 3)
     got = submission.run("sample", kind="logistic", n=SAMPLES, ordering=ordering,
                          weights=weights, bias=bias, seed=0)
     samples = binary(check, got, (SAMPLES, 3), "sample_autoregressive")
@@ -81,7 +87,7 @@ def test_sample_autoregressive_known_models(submission, check, rng):
 def test_sample_pixels_known_models(submission, check, rng):
     check_copy_models(submission, check, "sample_pixels(4x5 images)", (4, 1, 4, 5),
                       height=4, width=5)
-    weights, bias = rng.normal(0, 2, (4, 4)), rng.normal(0, 1, 4)
+    weights, bias = strong_weights(rng, 4), rng.normal(0, 1, 4)
     got = submission.run("sample", kind="logistic", n=SAMPLES, height=2, width=2,
                          weights=weights, bias=bias, seed=0)
     images = binary(check, got, (SAMPLES, 1, 2, 2), "sample_pixels")
