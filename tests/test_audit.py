@@ -30,7 +30,8 @@ def test_audit_data_applies_to_reference():
 @pytest.mark.audit
 def test_fast_audit(tmp_path):
     report_path = tmp_path / "audit.json"
-    args = argparse.Namespace(fast=True, json=str(report_path), jobs=2, only=None)
+    args = argparse.Namespace(fast=True, json=str(report_path), jobs=2, only=None, seeds=3,
+                              cases=None)
     runner.main(args)
     report = json.loads(report_path.read_text())
     assert report["mutants"] and all(m["killed"] for m in report["mutants"]), \
@@ -41,3 +42,5 @@ def test_fast_audit(tmp_path):
         assert report["malicious"] and all(c["handled"] for c in report["malicious"]), \
             [c for c in report["malicious"] if not c["handled"]]
     assert report["determinism"]["identical"], report["determinism"]
+    assert report["seeds"]["rows"] and all(not r["failed_seeds"] for r in report["seeds"]["rows"])
+    assert all(not c["failures"] for c in report["seeds"]["correct"]), report["seeds"]["correct"]

@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 from grader import ROOT
-from .mutants import MUTANTS, apply
+from .mutants import FAST as FAST_MUTANTS, MUTANTS, apply
 from .sources import reference_files, write_tree
-from .variants import VARIANTS
+from .variants import FAST as FAST_VARIANTS, VARIANTS
 
 SEED_BASE = 1000  # sweep seeds are SEED_BASE, SEED_BASE + 1, ...
 
@@ -96,15 +96,17 @@ def _sweep_subject(name: str, directory: str, parts: list | None, seeds: list[in
 def sweep(ctx, count: int) -> dict:
     seeds = list(range(SEED_BASE, SEED_BASE + count))
     reference = reference_files()
+    mutants = [m for m in MUTANTS if not ctx.fast or m.name in FAST_MUTANTS]
+    variants = [v for v in VARIANTS if not ctx.fast or v.name in FAST_VARIANTS]
     work = Path(tempfile.mkdtemp(prefix="seeds-", dir=ctx.work))
     jobs = [(f"mutant:{m.name}", write_tree(apply(reference, m.patches), work / m.name), [m.part],
-             seeds) for m in MUTANTS]
+             seeds) for m in mutants]
     few = seeds[:max(2, count // 10)]
     jobs += [(f"variant:{v.name}", write_tree(apply(reference, v.patches), work / v.name), None,
-              few) for v in VARIANTS]
+              few) for v in variants]
     jobs.append(("reference", write_tree(reference, work / "reference"), None, few))
-    ctx.say(f"seed sweep: {len(MUTANTS)} mutants x {count} seeds (their own part), "
-            f"{len(VARIANTS) + 1} correct submissions x {len(few)} seeds (every randomized test)")
+    ctx.say(f"seed sweep: {len(mutants)} mutants x {count} seeds (their own part), "
+            f"{len(variants) + 1} correct submissions x {len(few)} seeds (every randomized test)")
     results = {}
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=ctx.workers, mp_context=context) as pool:
@@ -115,7 +117,7 @@ def sweep(ctx, count: int) -> dict:
             results[result["name"]] = result
             ctx.say(f"  swept {result['name']}")
     rows, correct = [], []
-    for m in MUTANTS:
+    for m in mutants:
         result = results[f"mutant:{m.name}"]
         failed = result["failed"]
         killed = set(seeds) if result["always"] else set().union(set(), *failed.values())
@@ -124,7 +126,7 @@ def sweep(ctx, count: int) -> dict:
                      "failed_seeds": sorted(set(seeds) - killed),
                      "killed_without_seed": result["always"],
                      "randomized_tests": len(failed), "seed_dependent_tests": flaky})
-    for name in [f"variant:{v.name}" for v in VARIANTS] + ["reference"]:
+    for name in [f"variant:{v.name}" for v in variants] + ["reference"]:
         bad = {t: s for t, s in results[name]["failed"].items() if s}
         correct.append({"name": name, "seeds_tested": len(few), "failures": bad})
     return {"seeds": count, "rows": rows, "correct": correct}

@@ -236,4 +236,5 @@ VARIANTS += [
 ]
 
 FAST = ("bool_masks_and_buffers", "inplace_weight_data_masking", "masks_via_tril_triu",
-        "train_with_scheduler_and_clipping")
+        "train_with_scheduler_and_clipping", "masks_through_parametrize",
+        "train_dataloader_adamw")

@@ -10,6 +10,8 @@ the canary planted in reference/ and tests_hidden/ (and in the judge's environme
 from dataclasses import dataclass, field
 
 from . import attacks as A
+from . import forgeries as F
+from . import leaks as L
 
 
 @dataclass(frozen=True)
@@ -104,39 +106,39 @@ CASES = [
     # Forgeries (issue 9): each must score what the honest code deserves.
     Case("patch_probes_and_torch", "worker probes and torch patched at import to hide a "
          "non-strict output mask: dependence is measured by the judge; 2b and 2d lost",
-         inject=(("made.py", "import", A.PATCH_PROBES),),
+         inject=(("made.py", "import", F.PATCH_PROBES),),
          wrong=(("made.py", "masks.append((degrees[0][:, None] > degrees[-1][None, :]).float())",
                  "masks.append((degrees[0][:, None] >= degrees[-1][None, :]).float())"),)),
     Case("forged_frame_every_fd", "made.py forges a result frame (a MADE without connections "
          "for dependence tests) on every fd and exits: no MADE part earns points",
-         inject=(("made.py", "import", A.FORGE_FRAME),), lost=("2a", "2b", "2c", "2d")),
+         inject=(("made.py", "import", F.FORGE_FRAME),), lost=("2a", "2b", "2c", "2d")),
     Case("train_in_grandchild", "train runs in a forked grandchild that burns 10x the CPU: "
          "the fork server's clock counts it; the two timed tests (1 point each) fail",
-         inject=(("training.py", "5b/5c", A.TRAIN_IN_GRANDCHILD),), score=38.0),
+         inject=(("training.py", "5b/5c", F.TRAIN_IN_GRANDCHILD),), score=38.0),
     Case("train_leaves_orphan", "train leaves a process burning CPU after it returns: the "
          "timed tests fail (orphans), nothing else", inject=(("training.py", "5b/5c",
-                                                              A.ORPHAN_KEEPS_WORKING),), score=38.0),
+                                                              F.ORPHAN_KEEPS_WORKING),), score=38.0),
     Case("perfect_predictor_after_train", "train never trains, fakes decreasing losses and "
          "patches forward to peek at x: the trusted worker scores the untouched parameters; "
-         "5b and 5c lost", inject=(("training.py", "5b/5c", A.PERFECT_PREDICTOR),),
+         "5b and 5c lost", inject=(("training.py", "5b/5c", F.PERFECT_PREDICTOR),),
          lost=("5b", "5c")),
     # Leaks across tests, submissions and into root's hands (issue 10).
     Case("persist_between_tests", "files at any depth of /tmp, /var/tmp, /dev/shm, /run/lock "
          "(and world-writable folders of others) and SysV shm, planted by kl_divergence, are "
          "gone when bits_per_dim looks and after grading: 40",
-         inject=(("probability.py", "1a", A.PERSIST_PLANT), ("probability.py", "1d", A.PERSIST_LOOK)),
+         inject=(("probability.py", "1a", L.PERSIST_PLANT), ("probability.py", "1d", L.PERSIST_LOOK)),
          checks=("no_leftovers",)),
     Case("persist_between_tests_swept", "the same without namespaces (PS1_NAMESPACES=0): the "
          "sweep of the sandbox user's files and IPC objects: 40",
-         inject=(("probability.py", "1a", A.PERSIST_PLANT), ("probability.py", "1d", A.PERSIST_LOOK)),
+         inject=(("probability.py", "1a", L.PERSIST_PLANT), ("probability.py", "1d", L.PERSIST_LOOK)),
          checks=("no_leftovers",), env={"PS1_NAMESPACES": "0"}),
     Case("lock_symlinks", "links planted where sandbox-user locks live never make root write "
-         "through them: 40", inject=(("probability.py", "1a", A.LOCK_SYMLINKS),),
+         "through them: 40", inject=(("probability.py", "1a", L.LOCK_SYMLINKS),),
          checks=("victim_unchanged", "no_leftovers")),
     Case("deep_tree", "a 3000-level folder tree in cwd, /tmp and /dev/shm: cleanup copes, 40",
-         inject=(("probability.py", "1a", A.DEEP_TREE),), checks=("no_leftovers",)),
+         inject=(("probability.py", "1a", L.DEEP_TREE),), checks=("no_leftovers",)),
     Case("deep_tree_swept", "the same without namespaces: the sweep deletes it: 40",
-         inject=(("probability.py", "1a", A.DEEP_TREE),), checks=("no_leftovers",),
+         inject=(("probability.py", "1a", L.DEEP_TREE),), checks=("no_leftovers",),
          env={"PS1_NAMESPACES": "0"}),
     Case("folder_named_like_a_module", "an uploaded folder holding old/made.py/ and "
          "old/probability.py/ (folders, not files) beside the real modules: intake lists "
@@ -145,11 +147,12 @@ CASES = [
          upload="folder"),
     Case("read_staff_checkout", "the staff checkout (.git, dist/, the full manifest, a canary "
          "file) is closed to the sandbox user: 40, canary absent",
-         inject=(("probability.py", "1a", A.READ_CHECKOUT),)),
+         inject=(("probability.py", "1a", L.READ_CHECKOUT),)),
     Case("empty_submission_control", "the starter (all stubs): 0", score=0.0,
          replace={"__starter__": ""}),
 ]
 
 FAST = ("forge_results_json", "os_exit_in_function", "always_equal_object",
         "read_reference_and_hidden_tests", "ships_config_files", "huge_sleep", "fork_bomb",
-        "allocate_50_gb")
+        "allocate_50_gb", "forged_frame_every_fd", "train_in_grandchild",
+        "persist_between_tests_swept", "read_staff_checkout")
