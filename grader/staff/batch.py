@@ -344,7 +344,11 @@ def run_batch(args) -> int:
     if os.geteuid() == 0:  # sandboxed code must not read classmates' uploads or results
         from grader.trusted.users import protect
         cache.mkdir(parents=True, exist_ok=True)
-        protect([directory, cache, *([Path(args.report)] if args.report else [])], gid=-1)
+        left_open = protect([directory, cache, *([Path(args.report)] if args.report else [])],
+                            gid=-1)
+        if left_open:
+            print(f"note: shared folders cannot be closed to the sandbox users: "
+                  f"{', '.join(left_open)}", file=sys.stderr)
     print(f"{len(subs)} submissions, {jobs} in parallel, cache {cache}", file=sys.stderr)
     started = time.monotonic()
     outcomes = grade_all(subs, cache, jobs=jobs, mode=args.mode, timeout=args.timeout,

@@ -20,7 +20,7 @@ from grader.trusted import manifest as manifest_module
 from grader.trusted import plugin, results
 from grader.trusted.intake import stage
 from grader.trusted.interfaces import Cached, GraderFault, Recorded, Sandboxed
-from grader.trusted.sandbox import Sandbox
+from grader.trusted.sandbox import Sandbox, staff_notice
 
 MEMORY_MB, CPU_SECONDS = 1000, 120  # per worker child; the judge's timeouts bound wall time
 
@@ -55,9 +55,10 @@ def use_reachable_tempdir():
 
 
 def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = ROOT,
-          suites=None) -> dict:
+          suites=None, notice=staff_notice) -> dict:
     """Grade `upload` (zip or folder); write results.json; return the results dict.
-    `suites`: names of the test folders to run (default: all present), e.g. ("tests_public",)."""
+    `suites`: names of the test folders to run (default: all present), e.g. ("tests_public",).
+    `notice`: where the sandbox's one-line note for staff goes (None: nowhere; students)."""
     started = time.monotonic()
     use_reachable_tempdir()
     manifest = manifest_module.load()
@@ -91,7 +92,8 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
                 protected.append(results_dir)
             with Sandbox(intake.directory, reference_dir=root / "reference",
                          memory_mb=MEMORY_MB, cpu_seconds=CPU_SECONDS,
-                         protected=[p for p in protected if p.exists()]) as sandbox:
+                         protected=[p for p in protected if p.exists()],
+                         notice=notice) as sandbox:
                 sandbox.share(work, intake.directory)
                 oracle = (Cached(Sandboxed(sandbox, role="reference"))
                           if (root / "reference").is_dir()

@@ -163,7 +163,7 @@ def public_tests(directory: Path) -> dict:
     from grader.trusted import judge
     with tempfile.TemporaryDirectory(prefix="ps1-submit-") as work:
         return judge.grade(Path(directory), Path(work) / "results.json", mode="sandbox",
-                           suites=("tests_public",))
+                           suites=("tests_public",), notice=None)  # students: no staff notes
 
 
 def _loud(lines: list[str]) -> str:
