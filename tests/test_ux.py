@@ -6,12 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
-from grader import ROOT, STUDENT_MODULES
+from grader import ROOT
 from grader.trusted import judge, manifest as manifest_module, results, scores
 from grader.trusted.plugin import Result
 
