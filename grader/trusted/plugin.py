@@ -4,7 +4,8 @@ Fixtures: `submission`, `expected` and `measure` (grader/trusted/interfaces.py),
 (checks.py, bound to the test's visibility) and `rng` (numpy Generator: fixed for public
 tests, drawn from the per-submission seed for hidden tests). The judge installs a `Session`
 before running pytest; without one (students running `pytest tests_public`), tests run
-in-process against --submission (default: starter/), through grader/worker/inprocess.py.
+in-process against --submission (default: starter/), through grader/worker/inprocess.py,
+and the terminal shows the student view (see "the students' terminal" below).
 """
 import hashlib
 import os
