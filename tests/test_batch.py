@@ -69,7 +69,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _test_columns(rows):
-    return [c for c in rows[0] if c not in batch.FIXED_COLUMNS]
+    return [c for c in rows[0] if c not in batch.FIXED_COLUMNS and c[:1].isdigit()]
 
 
 @pytest.fixture
@@ -208,3 +208,41 @@ def test_yml_parser_and_default_jobs():
     assert parsed == {"submission_7": [{"name": "X Y", "sid": "7"}, {"name": "Z", "email": "z@u"}],
                       "submission_8": []}
     assert batch.default_jobs() >= 1
+
+
+def test_part_columns_and_every_submission_problem_reach_the_csv_and_report(tmp_path,
+                                                                            fake_grade):
+    subs = tmp_path / "subs"
+    _submission(subs / "mutant", ROOT / "reference", mutate=True)
+    files = {f"{m}.py": (ROOT / "reference" / f"{m}.py").read_bytes() for m in STUDENT_MODULES}
+    del files["made.py"], files["pixelcnn.py"]
+    files["sampling.py"] = b"# caf\xe9\n"
+    with zipfile.ZipFile(subs / "broken.zip", "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    out, report = tmp_path / "grades.csv", tmp_path / "report"
+    assert main(["batch", str(subs), "--csv", str(out), "--report", str(report)]) == 0
+    rows = {r["submission"]: r for r in _rows(out)}
+    columns = list(rows["mutant"])
+    parts = [c for c in columns if c.startswith("part ")]
+    assert parts == [batch.part_column(p) for p in MANIFEST.parts]
+    assert columns.index(parts[-1]) < columns.index(_test_columns([rows["mutant"]])[0])
+    for row in rows.values():  # a part's column is the sum of its tests' columns
+        for part in MANIFEST.parts:
+            tests = [float(row[batch.test_column(t)]) for t in MANIFEST.tests if t.part == part]
+            assert float(row[batch.part_column(part)]) == sum(tests)
+    assert float(rows["mutant"][batch.part_column("2b")]) < 4
+    error = rows["broken.zip"]["error"]
+    for words in ("made.py is missing", "pixelcnn.py is missing", "sampling.py is not valid"):
+        assert words in error, error  # every problem, not the first "(+2 more)"
+    text = (report / "report.md").read_text()
+    assert all(words in text for words in ("made.py is missing", "sampling.py is not valid"))
+
+
+def test_histogram_counts_whole_submissions():
+    from grader.staff import report
+    import matplotlib.pyplot as plt
+    figure = report.histogram_figure([40, 38.5, 40, 12])
+    ticks = figure.axes[0].get_yticks()
+    plt.close(figure)
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks

@@ -149,7 +149,8 @@ def test_student_release_chain(built, release, tmp_path):
     # The public tests run from the release root and fail on the stubs.
     done = run([sys.executable, "-m", "pytest", "tests_public", "-q"], release)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "NotImplementedError" in done.stdout and "Hidden tests worth" in done.stdout
+    assert "NotImplementedError: Part 2b" in done.stdout and "Total: 0 / 40" in done.stdout
+    assert "Traceback" not in done.stdout  # the stubs: one line per failing test, no traceback
     # make_submission.py writes the zip; Gradescope scores it 0/40 with every test listed.
     done = run([sys.executable, "make_submission.py"], release)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -198,6 +199,10 @@ def test_hostile_zip_through_gradescope(built, tmp_path):
                   "ignored hw1/model.pt (200 MB)"):
         assert words in first["output"], (words, first["output"])
     assert final["score"] == 0
+    for test in final["tests"]:  # the refused module, named once on each of its rows
+        if test["tags"][0] in ("3a", "3b", "3c"):
+            assert test["output"].strip("`\n ").startswith("pixelcnn.py was not graded: it is "
+                                                         "not valid UTF-8"), test["output"]
     manifest = manifest_module.load(built / "grader" / "trusted" / "manifest.toml")
     assert {t.number for t in manifest.tests} <= {t["number"] for t in final["tests"]}
     for folder in ("/tmp", "/var/tmp", str(built), str(tmp_path), str(tmp_path.parent)):

@@ -137,8 +137,7 @@ def work(tmp_path):
 
 
 def test_clean_starter_passes_the_checks(work):
-    refusals, warnings = submit.check(work, imports=False)
-    assert refusals == [] and warnings == []
+    assert submit.check(work, imports=False) == ([], [], [])
 
 
 @pytest.mark.parametrize("damage, words", [
@@ -152,16 +151,109 @@ def test_clean_starter_passes_the_checks(work):
 ])
 def test_refusals_name_the_file_and_the_fix(work, damage, words):
     damage(work)
-    refusals, _ = submit.check(work, imports=False)
+    refusals, _, _ = submit.check(work, imports=False)
     assert len(refusals) == 1 and words in refusals[0], refusals
 
 
 def test_changed_signature_warns(work):
-    path = work / "made.py"
-    path.write_text(path.read_text().replace("def made_masks(degrees", "def made_masks(degs"))
-    refusals, warnings = submit.check(work, imports=False)
-    assert refusals == [] and any("made_masks has parameters made_masks(degs)" in w
-                                  for w in warnings), warnings
+    path = work / "training.py"
+    path.write_text(path.read_text().replace("    steps: int,", "    n_steps: int,"))
+    refusals, warnings, notes = submit.check(work, imports=False)
+    assert refusals == [] and notes == [] and len(warnings) == 1, warnings
+    assert "train has parameters" in warnings[0] and "steps=" in warnings[0]
+
+
+def test_signature_warnings_are_true(work, tmp_path):
+    """A renamed parameter the grader passes by position costs nothing (a note); one it
+    passes by name fails the tests that pass it (a warning): checked by grading."""
+    reference = tmp_path / "mine"
+    shutil.copytree(ROOT / "reference", reference, ignore=shutil.ignore_patterns("__pycache__"))
+    made, training = reference / "made.py", reference / "training.py"
+    made.write_text(made.read_text().replace("def made_masks(degrees", "def made_masks(degs")
+                    .replace("zip(degrees[:-1], degrees[1:])", "zip(degs[:-1], degs[1:])")
+                    .replace("masks.append((degrees[0]", "masks.append((degs[0]")
+                    .replace("degrees[-1][None, :]", "degs[-1][None, :]"))
+    training.write_text(training.read_text().replace("    steps: int,", "    n_steps: int,")
+                        .replace("len(losses) < steps", "len(losses) < n_steps"))
+    refusals, warnings, notes = submit.check(reference, imports=False)
+    assert refusals == [] and len(warnings) == 1 and len(notes) == 1, (warnings, notes)
+    assert "made_masks" in notes[0] and "train" in warnings[0]
+    out = tmp_path / "public.json"  # a process of its own: the judge must not hold torch
+    done = subprocess.run([sys.executable, "-c", "import json, sys; from pathlib import Path; "
+                           "from grader.trusted import submit; Path(sys.argv[2]).write_text("
+                           "json.dumps(submit.public_tests(Path(sys.argv[1]))))",
+                           str(reference), str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    final = json.loads(out.read_text())
+    lost = sorted({t["tags"][0] for t in final["tests"]
+                   if t["status"] == "failed" and t["visibility"] == "visible"})
+    assert lost == ["5b", "5c"], [(t["name"], t["output"][:200]) for t in final["tests"]
+                                  if t["status"] == "failed" and t["visibility"] == "visible"]
+
+
+def test_the_names_passed_by_name_are_the_probes_keywords():
+    """signatures.BY_NAME says which arguments the grader passes by name: it must be what
+    grader/worker/probes.py does (read from its source)."""
+    import ast
+    from grader.trusted import signatures
+    tree = ast.parse((ROOT / "grader" / "worker" / "probes.py").read_text())
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            chain, target = [], node.func
+            while isinstance(target, ast.Attribute):
+                chain.insert(0, target.attr)
+                target = target.value
+            if isinstance(target, ast.Name) and target.id == "student" and len(chain) >= 2:
+                name = ".".join(chain)
+                if chain[-1][:1].isupper():
+                    name += ".__init__"
+                names = {k.arg for k in node.keywords}
+                found[name] = "all" if None in names else found.get(name, set()) | names
+    source = (ROOT / "grader" / "worker" / "probes.py").read_text()
+    assert 'kwargs["generator"]' in source  # the call probe: generator_seed -> generator=
+    generic = signatures.BY_NAME["*"]
+    for name, names in found.items():
+        declared = signatures.BY_NAME.get(name, set())
+        if names == "all" or declared == "all":
+            assert names == declared, name
+        else:
+            assert names - generic <= set(declared), (name, names)
+            assert set(declared) <= names | generic, (name, declared)
+
+
+def test_wrapping_folder_is_named(tmp_path):
+    inner = tmp_path / "wrap" / "ps1"
+    shutil.copytree(STARTER, inner)
+    refusals, _, _ = submit.check(tmp_path / "wrap", imports=False)
+    assert len(refusals) == 1 and f"your files are in {inner}" in refusals[0], refusals
+    refusals, _, _ = submit.check(tmp_path / "wrap" / "ps1", imports=False)
+    assert refusals == []
+
+
+def test_imported_helper_module_is_refused_with_the_reason(work, tmp_path):
+    (work / "helpers.py").write_text("def helper():\n    return 1\n")
+    made = work / "made.py"
+    made.write_text(made.read_text().replace("import torch\n", "import torch\n"
+                                             "from .helpers import helper\n", 1))
+    refusals, _, _ = submit.check(work, imports=False)
+    assert len(refusals) == 1 and "made.py imports helpers" in refusals[0], refusals
+    out = tmp_path / "submission.zip"
+    assert submit.main(["--dir", str(work), "--out", str(out), "--no-tests"]) == 1
+    assert not out.exists()
+    (work / "helpers.py").unlink()  # an unused helper file is fine (it is not zipped)
+    (work / "notes.py").write_text("x = 1\n")
+    made.write_text(made.read_text().replace("from .helpers import helper\n", ""))
+    assert submit.check(work, imports=False).refusals == []
+
+
+def test_module_printing_megabytes_at_import_gets_a_warning(work):
+    made = work / "made.py"
+    made.write_text(made.read_text() + "\nimport sys\nfor _ in range(50):\n"
+                    "    sys.stdout.write('x' * (1 << 20))\n")
+    failing, notes = submit.import_problems(work, ["made", "probability"])
+    assert failing == [] and len(notes) == 1 and "made.py prints 50.0 MB" in notes[0]
 
 
 def test_broken_module_warns_loudly_but_zips(work, tmp_path):

@@ -268,6 +268,16 @@ def test_column(test) -> str:
     return f"{test.number} {test.name}"
 
 
+def part_column(part: str) -> str:
+    """A part's total (what a gradebook wants); never starts with a digit (test columns do)."""
+    return f"part {part}"
+
+
+def submission_error(problems: list[str]) -> str:
+    """The `error` cell for a submission with problems: all of them, in order."""
+    return "submission: " + (" | ".join(problems) if problems else "rejected")
+
+
 def rows_for(subs: list[Submission], outcomes: dict, manifest) -> list[dict]:
     rows = []
     for sub in subs:
@@ -282,8 +292,11 @@ def rows_for(subs: list[Submission], outcomes: dict, manifest) -> list[dict]:
             intake = by_number.get("0")
             if intake:  # the submission check: a corrupt zip, a missing module
                 problems = [l for l in intake["output"].strip("`\n ").splitlines() if l.strip()]
-                row["error"] = "submission: " + (problems[0] if problems else "rejected") + (
-                    f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+                row["error"] = submission_error(problems)
+            for part in manifest.parts:
+                graded = [by_number.get(t.number) for t in manifest.tests if t.part == part]
+                row[part_column(part)] = ("" if None in graded
+                                          else f"{sum(t['score'] for t in graded):g}")
             for test in manifest.tests:
                 graded = by_number.get(test.number)
                 row[test_column(test)] = "" if graded is None else f"{graded['score']:g}"
@@ -292,7 +305,8 @@ def rows_for(subs: list[Submission], outcomes: dict, manifest) -> list[dict]:
 
 
 def write_csv(rows: list[dict], manifest, path: Path) -> None:
-    columns = FIXED_COLUMNS + [test_column(t) for t in manifest.tests]
+    columns = (FIXED_COLUMNS + [part_column(p) for p in manifest.parts]
+               + [test_column(t) for t in manifest.tests])
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "w", newline="") as stream:
@@ -344,7 +358,11 @@ def run_batch(args) -> int:
     if os.geteuid() == 0:  # sandboxed code must not read classmates' uploads or results
         from grader.trusted.users import protect
         cache.mkdir(parents=True, exist_ok=True)
-        protect([directory, cache, *([Path(args.report)] if args.report else [])], gid=-1)
+        left_open = protect([directory, cache, *([Path(args.report)] if args.report else [])],
+                            gid=-1)
+        if left_open:
+            print(f"note: shared folders cannot be closed to the sandbox users: "
+                  f"{', '.join(left_open)}", file=sys.stderr)
     print(f"{len(subs)} submissions, {jobs} in parallel, cache {cache}", file=sys.stderr)
     started = time.monotonic()
     outcomes = grade_all(subs, cache, jobs=jobs, mode=args.mode, timeout=args.timeout,

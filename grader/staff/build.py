@@ -89,6 +89,7 @@ def _toml_string(text: str) -> str:
 def release_manifest(manifest) -> str:
     """The public tests as they are, and one placeholder per part for its hidden points
     (`tests_hidden/part-1a`): hidden test names and counts never reach students."""
+    from grader.trusted import scores
     lines = ["# PS1 manifest for the student release: the public tests, and per part the points",
              "# of its hidden tests (graded on Gradescope).", "", "[parts]"]
     for part, info in manifest.parts.items():
@@ -103,7 +104,8 @@ def release_manifest(manifest) -> str:
         if hidden:
             lines += ["", f'[tests."tests_hidden/part-{part}"]', f'part = "{part}"',
                       f"points = {hidden:g}", 'visibility = "after_published"', "timeout = 1",
-                      f'name = "hidden tests of part {part} (graded on Gradescope)"']
+                      f'name = "hidden tests of part {part} (graded on Gradescope; their '
+                      f'{scores.HIDDEN_WHEN})"']
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # must parse
     return text

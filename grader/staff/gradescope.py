@@ -110,23 +110,9 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
 
 
 def summary(final: dict) -> str:
-    """Per-part totals of a results.json (tags[0] is the part) and its first problems."""
-    parts, lines = {}, []
-    for test in final.get("tests", []):
-        if test.get("number") == "0":
-            lines.append("Submission check: " + test.get("output", "").strip("`\n ")
-                         .replace("\n", "\n  "))
-            continue
-        part = (test.get("tags") or ["?"])[0]
-        got, total, n, passed = parts.get(part, (0.0, 0.0, 0, 0))
-        parts[part] = (got + test["score"], total + test["max_score"], n + 1,
-                       passed + (test["status"] == "passed"))
-    for part, (got, total, n, passed) in parts.items():
-        lines.append(f"{part:<4} {got:>5g} / {total:<4g} {passed:>2}/{n} tests passed")
-    lines.append(f"Total: {final.get('score', 0):g} / "
-                 f"{sum(t.get('max_score', 0) for t in final.get('tests', [])):g} "
-                 f"({len(final.get('tests', []))} tests listed)")
-    return "\n".join(lines)
+    """The per-part table of a results.json, as `grade` and make_submission.py print it."""
+    from grader.trusted import manifest, scores
+    return scores.text(final, manifest.load())
 
 
 def add_gradescope_arguments(parser):

@@ -30,6 +30,14 @@ def _md_cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _error_cell(error: str) -> str:
+    """Every problem of a submission on a line of its own (the CSV joins them with ' | ')."""
+    head, sep, rest = error.partition("submission: ")
+    if head or not sep:
+        return error
+    return "submission: " + "<br>".join(rest.split(" | "))
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
@@ -40,10 +48,12 @@ def _student_key(row: dict) -> str:
     return row.get("email") or row.get("sid") or row.get("submission") or row.get("student", "")
 
 
-def histogram(totals: list[float], path: Path) -> None:
+def histogram_figure(totals: list[float]):
+    """The score histogram: one bar per point, whole submissions on the y-axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     figure, axis = plt.subplots(figsize=(7, 3.5), dpi=110)
     top = manifest_module.TOTAL_POINTS
     axis.hist(totals, bins=[b - 0.5 for b in range(top + 2)], color="#4878a8", edgecolor="white")
@@ -54,8 +64,15 @@ def histogram(totals: list[float], path: Path) -> None:
     axis.set_xlim(-1, top + 1)
     axis.set_xlabel(f"total score (of {top})")
     axis.set_ylabel("submissions")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # no fractional submissions
     axis.set_title(f"Score distribution (n = {len(totals)})")
     figure.tight_layout()
+    return figure
+
+
+def histogram(totals: list[float], path: Path) -> None:
+    import matplotlib.pyplot as plt
+    figure = histogram_figure(totals)
     figure.savefig(path)
     plt.close(figure)
 
@@ -116,7 +133,7 @@ def summary(rows: list[dict], manifest) -> list[str]:
     lines += ["", f"## Errors and submission problems ({len(errors)})", ""]
     lines += _table(["submission", "student", "total", "error"],
                     [[r["submission"], r["student"], r.get("total") or "not graded",
-                      r["error"][:300]] for r in errors]) if errors else ["None."]
+                      _error_cell(r["error"])] for r in errors]) if errors else ["None."]
     return lines
 
 

@@ -17,10 +17,10 @@ import pytest
 
 from grader import ROOT
 from grader.trusted import manifest as manifest_module
-from grader.trusted import plugin, results
+from grader.trusted import plugin, results, scores
 from grader.trusted.intake import stage
 from grader.trusted.interfaces import Cached, GraderFault, Recorded, Sandboxed
-from grader.trusted.sandbox import Sandbox
+from grader.trusted.sandbox import Sandbox, staff_notice
 
 MEMORY_MB, CPU_SECONDS = 1000, 120  # per worker child; the judge's timeouts bound wall time
 
@@ -55,9 +55,10 @@ def use_reachable_tempdir():
 
 
 def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = ROOT,
-          suites=None) -> dict:
+          suites=None, notice=staff_notice) -> dict:
     """Grade `upload` (zip or folder); write results.json; return the results dict.
-    `suites`: names of the test folders to run (default: all present), e.g. ("tests_public",)."""
+    `suites`: names of the test folders to run (default: all present), e.g. ("tests_public",).
+    `notice`: where the sandbox's one-line note for staff goes (None: nowhere; students)."""
     started = time.monotonic()
     use_reachable_tempdir()
     manifest = manifest_module.load()
@@ -91,7 +92,8 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
                 protected.append(results_dir)
             with Sandbox(intake.directory, reference_dir=root / "reference",
                          memory_mb=MEMORY_MB, cpu_seconds=CPU_SECONDS,
-                         protected=[p for p in protected if p.exists()]) as sandbox:
+                         protected=[p for p in protected if p.exists()],
+                         notice=notice) as sandbox:
                 sandbox.share(work, intake.directory)
                 oracle = (Cached(Sandboxed(sandbox, role="reference"))
                           if (root / "reference").is_dir()
@@ -110,12 +112,9 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
         if session.faults:  # never the student's failure: the whole grading is a grader error
             raise GraderFault("the grader failed twice in a row, not because of the submission: "
                               + " | ".join(session.faults)[:3000])
-        notes = "" if hidden_present else (
-            f"Hidden tests were not run here: "
-            f"{sum(t.points for t in manifest.tests if not t.public):g} points not graded.")
         final = results.build(manifest, session.results, intake_problems=intake.problems,
-                              notes=notes, execution_time=time.monotonic() - started,
-                              not_run_message="not run (hidden tests are graded on Gradescope)")
+                              execution_time=time.monotonic() - started,
+                              not_run_message=scores.HIDDEN_NOT_RUN)
         results.write(final, json_path)
         return final
     finally:
@@ -132,25 +131,6 @@ def check_untouched() -> None:
 
 
 def table(final: dict, manifest) -> str:
-    """Per-part table: points, tests passed, the first failure's first line."""
-    by_number = {t["number"]: t for t in final["tests"]}
-    lines = [f"{'part':<5} {'title':<22} {'points':>11}  {'passed':>6}  first problem"]
-    for part, info in manifest.parts.items():
-        tests = [by_number[t.number] for t in manifest.tests if t.part == part]
-        earned = sum(t["score"] for t in tests)
-        passed = sum(t["status"] == "passed" for t in tests)
-        failing = next((t for t in tests if t["status"] == "failed"), None)
-        reason = ""
-        if failing:
-            text = failing["output"].strip("`\n ").splitlines()
-            reason = (text[0] if text else "")[:70]
-        lines.append(f"{part:<5} {info['title'][:22]:<22} {earned:>5g} / {info['points']:<3g}"
-                     f"  {passed:>2}/{len(tests):<3}  {reason}")
-    intake = by_number.get("0")
-    if intake:
-        lines.insert(0, "Submission problems:\n  " + intake["output"].strip("`\n ")
-                     .replace("\n", "\n  "))
-    lines.append(f"Total: {final['score']:g} / {manifest_module.TOTAL_POINTS}")
-    if final.get("output"):
-        lines.append(final["output"])
-    return "\n".join(lines)
+    """The per-part table (grader/trusted/scores.py), as every command prints it."""
+    from grader.trusted import scores
+    return scores.text(final, manifest)

@@ -5,6 +5,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from grader.trusted import scores
+
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 FORMATS = {"text", "html", "simple_format", "md", "ansi"}
 INTAKE_NAME = "Submission check"
@@ -16,8 +18,11 @@ def _fence(text: str) -> str:
 
 
 def build(manifest, outcomes: dict, *, intake_problems=(), notes: str = "",
-          execution_time: float = 0.0, not_run_message: str = "not run") -> dict:
-    """`outcomes`: node id -> object with .passed and .message (tests absent: not run)."""
+          execution_time: float = 0.0, not_run_message="not run") -> dict:
+    """`outcomes`: node id -> object with .passed and .message (tests absent: not run, marked
+    `extra_data.not_run`, saying `not_run_message`, or not_run_message(entry) if callable).
+    The top-level `output` is the student's per-part table
+    (grader/trusted/scores.py), then `notes`."""
     tests = []
     if intake_problems:
         tests.append({"name": INTAKE_NAME, "number": "0", "score": 0.0, "max_score": 0.0,
@@ -26,16 +31,22 @@ def build(manifest, outcomes: dict, *, intake_problems=(), notes: str = "",
     for entry in manifest.tests:
         outcome = outcomes.get(entry.id)
         passed = bool(outcome and outcome.passed)
-        message = outcome.message if outcome else not_run_message
-        tests.append({
+        message = outcome.message if outcome else (
+            not_run_message(entry) if callable(not_run_message) else not_run_message)
+        test = {
             "name": f"{entry.number} {entry.name}", "number": entry.number,
             "score": entry.points if passed else 0.0, "max_score": entry.points,
             "status": "passed" if passed else "failed", "visibility": entry.visibility,
             "tags": [entry.part, "public" if entry.public else "hidden"],
-            "output_format": "md", "output": _fence(message)})
+            "output_format": "md", "output": _fence(message)}
+        if outcome is None:
+            test["extra_data"] = {scores.NOT_RUN: True}
+        tests.append(test)
     score = sum(t["score"] for t in tests)
-    return {"score": score, "execution_time": round(execution_time, 2), "output": notes,
-            "output_format": "md", "stdout_visibility": "hidden", "tests": tests}
+    final = {"score": score, "execution_time": round(execution_time, 2), "output": "",
+             "output_format": "md", "stdout_visibility": "hidden", "tests": tests}
+    final["output"] = scores.markdown(final, manifest) + (f"\n\n{notes}" if notes else "")
+    return final
 
 
 def write(results: dict, path: Path):

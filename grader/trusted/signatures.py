@@ -14,10 +14,21 @@ from grader import ROOT, STUDENT_MODULES
 PATH = ROOT / "grader" / "trusted" / "signatures.json"
 
 
+# The arguments the grader passes BY NAME (grader/worker/probes.py; tests/test_ux.py checks
+# this table against that file's source). Renaming one of these fails every test that passes
+# it; every other argument is passed by position, so renaming it costs nothing.
+BY_NAME = {
+    "*": {"generator"},  # the call probe's generator_seed, and the samplers' generator=
+    "training.evaluate": {"batch_size"},
+    "training.train": {"steps", "batch_size", "lr", "generator"},
+    "pixelcnn.PixelCNN.__init__": "all",  # PixelCNN(**arch)
+}
+
+
 def _params(node) -> dict:
     args = node.args
     return {"pos": [a.arg for a in args.posonlyargs + args.args],
-            "kw": [a.arg for a in args.kwonlyargs]}
+            "kw": [a.arg for a in args.kwonlyargs], "defaults": len(args.defaults)}
 
 
 def of_source(text: str) -> dict:
@@ -52,19 +63,51 @@ def _render(name: str, params: dict) -> str:
     return f"{name.split('.')[-1]}({', '.join(params['pos'] + ['*'] * bool(params['kw']) + params['kw'])})"
 
 
-def compare(module: str, expected: dict, text: str) -> list[str]:
-    """One line per name of `expected` that the source `text` lacks or whose parameters
-    differ (extra trailing parameters are allowed)."""
+def by_name(module: str, name: str, params: dict) -> set[str]:
+    """The expected parameters of `module.name` that the grader passes by name."""
+    names = set(params["pos"]) | set(params["kw"])
+    chosen = BY_NAME.get(f"{module}.{name}", set())
+    if chosen == "all":
+        return names - {"self"}
+    return (set(chosen) | BY_NAME["*"]) & names
+
+
+def compare(module: str, expected: dict, text: str) -> tuple[list[str], list[str]]:
+    """(costly, harmless): one line per name of `expected` whose definition in the source
+    `text` will fail tests (missing; a parameter the grader passes by name renamed or gone;
+    fewer positional parameters; a new one without a default), and one per renamed
+    parameter the grader passes by position (it costs nothing). Extra trailing parameters
+    with defaults are fine."""
     have = of_source(text)
-    problems = []
+    costly, harmless = [], []
     for name, params in expected.items():
         if name not in have:
-            problems.append(f"{module}.py: {name} is missing; restore it from the starter code "
-                            f"(the grader calls it by that name)")
-        elif params is not None and have[name] is not None:
-            got = have[name]
-            if got["pos"][:len(params["pos"])] != params["pos"] or not set(params["kw"]) <= set(
-                    got["kw"]):
-                problems.append(f"{module}.py: {name} has parameters {_render(name, got)}; keep "
-                                f"the starter's signature {_render(name, params)}")
-    return problems
+            costly.append(f"{module}.py: {name} is missing; restore it from the starter code "
+                          f"(the grader calls it by that name)")
+            continue
+        got = have[name]
+        if params is None or got is None:
+            continue
+        named = by_name(module, name, params)
+        positional = []  # passed by position: the parameters before the first passed by name
+        for parameter in params["pos"]:
+            if parameter in named:
+                break
+            positional.append(parameter)
+        theirs = _render(name, got)
+        ours = _render(name, params)
+        gone = sorted(named - set(got["pos"]) - set(got["kw"]))
+        required = len(got["pos"]) - got.get("defaults", 0)
+        if gone:
+            costly.append(f"{module}.py: {name} has parameters {theirs}: the grader passes "
+                          + ", ".join(f"{p}=" for p in gone) + " by name, so every test "
+                          f"that does fails; keep the starter's signature {ours}")
+        elif len(got["pos"]) < len(positional) or required > len(positional):
+            costly.append(f"{module}.py: {name} has parameters {theirs}: the grader passes "
+                          f"{len(positional)} argument(s) by position, as in the starter's "
+                          f"{ours}; every test that calls it fails")
+        elif got["pos"][:len(positional)] != positional:
+            harmless.append(f"{module}.py: {name} has parameters {theirs}, the starter "
+                            f"{ours}: the grader passes these by position, so the new names "
+                            f"cost nothing (keeping the starter's names is clearer)")
+    return costly, harmless

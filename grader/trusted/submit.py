@@ -2,10 +2,13 @@
 does (sandboxed), and write submission.zip with the five modules at its root.
 
 Refusals (nothing is written) are one line each, naming the file and the fix: a module
-missing, a symbolic link, a file over the size cap, a non-UTF-8 module, checkpoints, data or
-images inside the folder. A module that does not parse or import, or a changed signature, is
-a loud warning: the zip is still written (partial work may be submitted), and failing tests
-never block it.
+missing (or all of them: a wrapping folder is named), a symbolic link, a file over the size
+cap, a non-UTF-8 module, checkpoints, data or images inside the folder, a module of the folder
+that a graded module imports (only the five are zipped and graded). A module that does not
+parse or import, or a parameter renamed that the grader passes by name, is a loud warning
+(it will cost points): the zip is still written (partial work may be submitted), and failing
+tests never block it. What costs nothing by itself (a parameter renamed that the grader passes
+by position, megabytes printed at import) is a one-line warning.
 """
 import argparse
 import ast
@@ -16,6 +19,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 from grader import ROOT, STUDENT_MODULES
 
@@ -25,18 +29,43 @@ FORBIDDEN = {".pt", ".pth", ".ckpt", ".npz", ".npy", ".pkl", ".pickle", ".safete
 SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints"}
 IMPORT_TIMEOUT = 180
 
+NOISY_BYTES = 1 << 20  # printing more than this at import is worth a note
 _IMPORT_CHECK = """
-import json, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from grader.worker.loader import StudentModules
+events = os.fdopen(os.dup(1), "w")  # the student's prints are counted, not passed on
+
+
+class Count:
+    def __init__(self):
+        self.bytes = 0
+
+    def write(self, text):
+        self.bytes += len(text.encode("utf-8", "replace") if isinstance(text, str) else text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
 modules = StudentModules(sys.argv[2], package="ps1_check")
 for name in sys.argv[3:]:
-    print(json.dumps({"start": name}), flush=True)
+    print(json.dumps({"start": name}), file=events, flush=True)
+    count, saved = Count(), (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = count
     try:
         modules.load(name)
-        print(json.dumps({"ok": name}), flush=True)
+        event = {"ok": name}
     except BaseException as exc:
-        print(json.dumps({"error": name, "message": str(exc)}), flush=True)
+        event = {"error": name, "message": str(exc)}
+    finally:
+        sys.stdout, sys.stderr = saved
+    event["printed"] = count.bytes
+    print(json.dumps(event), file=events, flush=True)
 """
 
 
@@ -47,14 +76,42 @@ def _show(path: Path, directory: Path) -> str:
         return str(path)
 
 
-def check(directory: Path, *, imports: bool = True) -> tuple[list[str], list[str]]:
-    """(refusals, warnings) for the folder holding the student's modules."""
+def wrapped(directory: Path) -> str:
+    """The one refusal for a folder without any of the five modules at its top: where they
+    are, when they are in a folder below (a wrapping folder), else what was expected."""
+    from grader.trusted.intake import entries
+    wanted = {f"{m}.py" for m in STUDENT_MODULES}
+    found: dict[str, int] = {}
+    for entry in entries(directory, depth=4):
+        if entry.name in wanted and entry.is_file(follow_symlinks=False):
+            parent = os.path.dirname(entry.path)
+            found[parent] = found.get(parent, 0) + 1
+    if found:
+        best = max(found, key=lambda folder: (found[folder], -folder.count(os.sep)))
+        shown = Path(best)
+        return (f"{directory} holds none of the five modules, but {shown} does ({found[best]} "
+                f"of them): your files are in {shown}; run make_submission.py --dir {shown}")
+    return (f"{directory} holds none of the five modules ("
+            + ", ".join(f"{m}.py" for m in STUDENT_MODULES)
+            + "): pass --dir with the folder that holds them")
+
+
+class Checked(NamedTuple):
+    refusals: list   # nothing is written: one line each, naming the file and the fix
+    warnings: list   # problems that will cost points (the zip is still written)
+    notes: list      # worth knowing, costs nothing
+
+
+def check(directory: Path, *, imports: bool = True) -> Checked:
+    """What make_submission.py says about the folder holding the student's modules."""
     from grader.trusted import signatures
     directory = Path(directory)
-    refusals, warnings = [], []
+    refusals, warnings, notes = [], [], []
     if not directory.is_dir():
-        return [f"{directory}: folder not found; run from the release root or pass "
-                f"--dir PATH_TO_YOUR_MODULES"], []
+        return Checked([f"{directory}: folder not found; run from the release root or pass "
+                        f"--dir PATH_TO_YOUR_MODULES"], [], [])
+    if not any((directory / f"{m}.py").exists() for m in STUDENT_MODULES):
+        return Checked([wrapped(directory)], [], [])
     for folder, dirs, files in os.walk(directory):  # never follows symbolic links
         folder = Path(folder)
         for name in list(dirs):
@@ -102,15 +159,51 @@ def check(directory: Path, *, imports: bool = True) -> tuple[list[str], list[str
         except (ValueError, RecursionError, MemoryError) as exc:
             warnings.append(f"{shown} cannot be parsed ({type(exc).__name__})")
             continue
-        warnings += signatures.compare(module, expected.get(module, {}), text)
+        costly, harmless = signatures.compare(module, expected.get(module, {}), text)
+        warnings += costly
+        notes += harmless
+        refusals += helper_imports(directory, module, text)
         parsed.append(module)
     if imports and parsed and not refusals:
-        warnings += import_problems(directory, parsed)
-    return refusals, warnings
+        failing, noisy = import_problems(directory, parsed)
+        warnings += failing
+        notes += noisy
+    return Checked(refusals, warnings, notes)
 
 
-def import_problems(directory: Path, modules: list[str]) -> list[str]:
-    """Import each module in a child process (a crash or a hang cannot take this tool down)."""
+def imported_names(text: str) -> set[str]:
+    """Top-level names of the modules a source imports (absolute or relative, anywhere)."""
+    names = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.module:
+                names.add(node.module.split(".")[0])
+            elif node.level:  # from . import helpers
+                names |= {alias.name.split(".")[0] for alias in node.names}
+    return names
+
+
+def helper_imports(directory: Path, module: str, text: str) -> list[str]:
+    """One refusal per module of `directory` that `module` imports but the zip would leave
+    out (only the five modules are submitted and graded: the import would fail there)."""
+    problems = []
+    for name in sorted(imported_names(text) - set(STUDENT_MODULES)):
+        for candidate in (directory / f"{name}.py", directory / name):
+            if candidate.is_file() or (candidate.is_dir() and any(candidate.glob("*.py"))):
+                problems.append(
+                    f"{_show(directory / f'{module}.py', directory)} imports {name} "
+                    f"({_show(candidate, directory)}), which is not submitted: only the five "
+                    f"modules are graded, so that import fails on Gradescope; move the code "
+                    f"you need into {module}.py")
+                break
+    return problems
+
+
+def import_problems(directory: Path, modules: list[str]) -> tuple[list[str], list[str]]:
+    """Import each module in a child process (a crash or a hang cannot take this tool down).
+    (failures, notes): a module that fails to import; a module that prints megabytes."""
     try:
         done = subprocess.run([sys.executable, "-c", _IMPORT_CHECK, str(ROOT),
                                str(Path(directory).resolve()), *modules],
@@ -120,27 +213,38 @@ def import_problems(directory: Path, modules: list[str]) -> list[str]:
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         lines, code, errors = out.splitlines(), f"a timeout after {IMPORT_TIMEOUT} s", ""
-    problems, current, finished = [], None, set()
+    problems, notes, current, finished = [], [], None, set()
+    printed: dict[str, int] = {}
     for line in lines:
         try:
             event = json.loads(line)
         except ValueError:
-            continue  # the student's own prints
-        if not isinstance(event, dict):
+            event = None
+        if not isinstance(event, dict):  # written straight to the file descriptor
+            if current is not None:
+                printed[current] = printed.get(current, 0) + len(line) + 1
             continue
         if "start" in event:
             current = event["start"]
-        elif "ok" in event:
-            finished.add(event["ok"])
-        elif "error" in event:
-            finished.add(event["error"])
-            problems.append(f"importing {event['error']}.py fails: {event['message']}")
+        elif "ok" in event or "error" in event:
+            name = event.get("ok") or event.get("error")
+            finished.add(name)
+            if isinstance(event.get("printed"), int):
+                printed[name] = printed.get(name, 0) + event["printed"]
+            if "error" in event:
+                problems.append(f"importing {name}.py fails: {event['message']}")
+    for name, size in printed.items():
+        if size >= NOISY_BYTES:
+            notes.append(f"{name}.py prints {size / 2**20:.1f} MB when it is imported, and "
+                         f"every test imports it again: the grader keeps only the first and "
+                         f"last 32 kB of a test's output and each test runs slower; remove "
+                         f"those prints (or put them under `if __name__ == \"__main__\":`)")
     if current is not None and current not in finished:
         problems.append(f"importing {current}.py stopped the process ({code}): it must not "
                         f"exit, hang or crash when imported")
     elif current is None and modules:
         problems.append(f"the import check could not run (exit {code}): {errors[-300:]}")
-    return problems
+    return problems, notes
 
 
 def write_zip(directory: Path, out: Path) -> Path:
@@ -163,7 +267,7 @@ def public_tests(directory: Path) -> dict:
     from grader.trusted import judge
     with tempfile.TemporaryDirectory(prefix="ps1-submit-") as work:
         return judge.grade(Path(directory), Path(work) / "results.json", mode="sandbox",
-                           suites=("tests_public",))
+                           suites=("tests_public",), notice=None)  # students: no staff notes
 
 
 def _loud(lines: list[str]) -> str:
@@ -183,7 +287,7 @@ def main(argv=None) -> int:
                         help="skip the public tests (the checks and the zip only)")
     args = parser.parse_args(argv)
     directory = Path(args.dir)
-    refusals, warnings = check(directory)
+    refusals, warnings, notes = check(directory)
     if refusals:
         for line in refusals:
             print(f"REFUSED: {line}")
@@ -192,6 +296,8 @@ def main(argv=None) -> int:
         return 1
     if warnings:
         print(_loud(warnings))
+    for line in notes:
+        print(f"warning: {line}")
     if not args.no_tests:
         from grader.trusted import judge, manifest
         print("Running the public tests in the grader's sandbox (about a minute)...", flush=True)

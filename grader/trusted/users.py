@@ -10,7 +10,6 @@ import os
 import pwd
 import stat
 import subprocess
-import warnings
 
 SANDBOX_USER = "ps1sandbox"
 # Root's own folder: never a world-writable one, where a sandboxed process could plant a
@@ -44,20 +43,23 @@ def ensure_user(name: str) -> tuple[int, int]:
 _SHARED = {"/", "/tmp", "/var/tmp", "/dev/shm", "/home", "/root", "/usr", "/var", "/etc", "/work"}
 
 
-def protect(paths, gid: int) -> None:
+def protect(paths, gid: int) -> list[str]:
     """Make each path unreadable to the sandbox user: no 'other' bits, no sandbox group.
     Shared directories (/tmp and other sticky or system ones) are never touched: closing them
-    would break every other user of the machine; protect the file inside them instead."""
+    would break every other user of the machine; protect the file inside them instead.
+    Returns the shared directories left open (for the caller to tell staff)."""
+    skipped = []
     for path in paths:
         if not os.path.exists(path):
             continue
         st = os.stat(path)
         if os.path.realpath(path) in _SHARED or (os.path.isdir(path) and st.st_mode & stat.S_ISVTX):
-            warnings.warn(f"not closing shared directory {path} to the sandbox user")
+            skipped.append(str(path))
             continue
         mask = 0o007 | (0o070 if st.st_gid == gid else 0)
         if st.st_mode & mask:
             os.chmod(path, st.st_mode & 0o7777 & ~mask)
+    return skipped
 
 
 
