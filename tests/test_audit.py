@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from grader.staff.audit import runner
+from grader.staff.audit import runner, sources
 
 
 def test_audit_data_applies_to_reference():
@@ -16,14 +16,16 @@ def test_audit_data_applies_to_reference():
     from grader.staff.audit.malicious import CASES
     from grader.staff.audit.mutants import MUTANTS, apply
     from grader.staff.audit.variants import VARIANTS
-    reference = runner.reference_files()
-    assert len(MUTANTS) >= 25 and len(VARIANTS) >= 8 and len(CASES) >= 23
+    reference = sources.reference_files()
+    assert len(MUTANTS) >= 80 and len(VARIANTS) >= 17 and len(CASES) >= 43
+    assert len({m.name for m in MUTANTS + VARIANTS}) == len(MUTANTS) + len(VARIANTS)
     for item in MUTANTS + VARIANTS:
         for name, text in apply(reference, item.patches).items():
             compile(text, f"{item.name}/{name}", "exec")
+    placeholders = {"DROP_DIR": "/tmp/drop", "VICTIM_PATH": "/tmp/victim", "MARKER": "m"}
     for case in CASES:
-        for name, text in runner.malicious_files(case, "/tmp/drop").items():
-            if name in runner.FILES:
+        for name, text in sources.malicious_files(case, placeholders).items():
+            if name in sources.FILES:
                 compile(text, f"{case.name}/{name}", "exec")
 
 
