@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from grader import ROOT
-from grader.trusted.users import protect
+from grader.trusted.users import close_checkout
 
 
 def _unzip(archive: Path, target: Path) -> None:
@@ -54,7 +54,7 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
         # The autograder closes its own copies; the checkout running this command is on the
         # same machine (reference/, tests_hidden/, .git, dist/) and must be closed to
         # students too.
-        protect([ROOT, ROOT / "reference", ROOT / "tests_hidden"], gid=-1)
+        close_checkout(ROOT, gid=-1)
     base = "/var/tmp" if not os.stat(tempfile.gettempdir()).st_mode & 0o001 else None
     root = Path(tempfile.mkdtemp(prefix="ps1-gradescope-", dir=base))
     root.chmod(0o700)  # the upload inside is this run's alone

@@ -85,14 +85,15 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
             code, log = run_tests(session, dirs, root)
         else:
             # The whole checkout (.git, dist/, the manifest's hidden test names), not only
-            # reference/ and tests_hidden/: closed to other users for good (see README).
-            protected = [root, root / "reference", root / manifest_module.HIDDEN_DIR]
+            # reference/ and tests_hidden/, is closed to other users for good (see README).
+            protected = [root / "reference", root / manifest_module.HIDDEN_DIR]
             results_dir = Path(json_path).resolve().parent
-            if not results_dir.stat().st_mode & stat.S_ISVTX:  # not a shared /tmp-like folder
+            if not (results_dir.stat().st_mode & stat.S_ISVTX  # a shared /tmp-like folder
+                    or results_dir.is_relative_to(root.resolve())):  # closed with the checkout
                 protected.append(results_dir)
             with Sandbox(intake.directory, reference_dir=root / "reference",
                          memory_mb=MEMORY_MB, cpu_seconds=CPU_SECONDS,
-                         protected=[p for p in protected if p.exists()],
+                         protected=[p for p in protected if p.exists()], checkout=root,
                          notice=notice) as sandbox:
                 sandbox.share(work, intake.directory)
                 oracle = (Cached(Sandboxed(sandbox, role="reference"))

@@ -25,7 +25,8 @@ from grader import wire
 from grader.trusted import cleanup
 from grader.trusted.outcome import Capped, Outcome, Usage, classify
 from grader.trusted.protocol import recv_msg, send_msg
-from grader.trusted.users import SandboxError, claimed_user, ensure_user, protect
+from grader.trusted.users import (SandboxError, claimed_user, close_checkout, ensure_user,
+                                  protect)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROBE_MODULES = {"student": "grader.worker.probes", "reference": "grader.worker.probes",
@@ -47,6 +48,7 @@ class Sandbox:
                  user: str | None = "auto", memory_mb: int = 1000, cpu_seconds: int = 60,
                  output_cap: int = 64_000, result_cap: int = 64 << 20, protected=(),
                  fsize_mb: int = 64, nofile: int = 256, nproc: int = 64, tmpfs_mb: int = 64,
+                 checkout=None,
                  namespaces: bool = True, python: str = sys.executable,
                  notice=staff_notice):
         self.submission_dir = os.path.realpath(submission_dir)
@@ -58,6 +60,7 @@ class Sandbox:
         self.limits = {"fsize_mb": fsize_mb, "nofile": nofile, "nproc": nproc,
                        "tmpfs_mb": tmpfs_mb}
         self.protected = [os.path.realpath(p) for p in protected]
+        self.checkout = checkout  # closed to other users when children run as another user
         self.namespaces_off = ("PS1_NAMESPACES=0" if os.environ.get("PS1_NAMESPACES") == "0"
                                else None if namespaces else "turned off")
         self._claim = None
@@ -85,6 +88,8 @@ class Sandbox:
         if self.user:
             self.uid, self.gid = ensure_user(self.user)
             left_open = protect(self.protected, self.gid)
+            if self.checkout is not None:
+                left_open += close_checkout(self.checkout, self.gid)
             if left_open:
                 self.notices.append(f"shared folders left open to {self.user}: "
                                     f"{', '.join(left_open)}")

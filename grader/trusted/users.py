@@ -10,6 +10,7 @@ import os
 import pwd
 import stat
 import subprocess
+import sys
 
 SANDBOX_USER = "ps1sandbox"
 # Root's own folder: never a world-writable one, where a sandboxed process could plant a
@@ -62,6 +63,31 @@ def protect(paths, gid: int) -> list[str]:
     return skipped
 
 
+def checkout_closures(root) -> tuple[list[str], list[str]]:
+    """What grading as root closes in a checkout: everything, except the way to the
+    interpreter's environment when it lives inside (sandboxed code imports torch's lazily
+    loaded modules from it): the folders on that way keep only their search bit, and every
+    other entry of theirs is closed. Returns (paths to close entirely, folders on the way)."""
+    root = os.path.abspath(root)
+    venv = os.path.abspath(sys.prefix)
+    if not venv.startswith(root + os.sep):
+        return [root], []
+    closed, way, folder = [], [], root
+    for name in os.path.relpath(venv, root).split(os.sep):
+        way.append(folder)
+        closed += [os.path.join(folder, e) for e in sorted(os.listdir(folder)) if e != name]
+        folder = os.path.join(folder, name)
+    return closed, way
+
+
+def close_checkout(root, gid: int) -> list[str]:
+    """Close the checkout at `root` to other users (see checkout_closures); returns the
+    shared folders protect() left open."""
+    closed, searchable = checkout_closures(root)
+    for folder in searchable:
+        mode = os.stat(folder).st_mode
+        os.chmod(folder, (mode & 0o7777 & ~0o007) | 0o001)
+    return protect(closed, gid)
 
 
 def _lock_folder() -> str:

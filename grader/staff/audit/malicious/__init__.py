@@ -113,8 +113,9 @@ CASES = [
          "for dependence tests) on every fd and exits: no MADE part earns points",
          inject=(("made.py", "import", F.FORGE_FRAME),), lost=("2a", "2b", "2c", "2d")),
     Case("train_in_grandchild", "train runs in a forked grandchild that burns 10x the CPU: "
-         "the fork server's clock counts it; the two timed tests (1 point each) fail",
-         inject=(("training.py", "5b/5c", F.TRAIN_IN_GRANDCHILD),), score=38.0),
+         "the fork server's clock counts it (timed tests fail), and no loss call or batch is "
+         "seen where the known model lives (the other train tests fail): 5b and 5c lost",
+         inject=(("training.py", "5b/5c", F.TRAIN_IN_GRANDCHILD),), lost=("5b", "5c")),
     Case("train_leaves_orphan", "train leaves a process burning CPU after it returns: the "
          "timed tests fail (orphans), nothing else", inject=(("training.py", "5b/5c",
                                                               F.ORPHAN_KEEPS_WORKING),), score=38.0),
