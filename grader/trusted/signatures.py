@@ -20,7 +20,7 @@ PATH = ROOT / "grader" / "trusted" / "signatures.json"
 BY_NAME = {
     "*": {"generator"},  # the call probe's generator_seed, and the samplers' generator=
     "training.evaluate": {"batch_size"},
-    "training.train": {"steps", "batch_size", "lr", "generator"},
+    "training.train": {"steps", "batch_size", "lr", "generator", "callback"},
     "pixelcnn.PixelCNN.__init__": "all",  # PixelCNN(**arch)
 }
 

@@ -262,12 +262,12 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
     if projection is not None:
         net = Recorded(net, projection)
     net.train()
-    kwargs = {"batch_size": batch_size}
+    x = as_data(model, data)
     if default_loss:
         _as_default_loss(student, known_good_nll)
+        value = student.training.evaluate(net, x, batch_size=batch_size)
     else:
-        kwargs["loss_fn"] = known_good_nll
-    value = student.training.evaluate(net, as_data(model, data), **kwargs)
+        value = student.training.evaluate(net, x, known_good_nll, batch_size=batch_size)
     return value if projection is None else {"value": value, "calls": net.calls}
 
 
@@ -286,13 +286,13 @@ def train(student, model, masks, data, init, steps, batch_size, lr, generator_se
     net.to(device)
     seen, callbacks = [], []
     loss = _recording_loss(seen)
-    kwargs = dict(steps=steps, batch_size=batch_size, lr=lr, generator=_generator(generator_seed),
-                  callback=lambda step, value: callbacks.append([step, value]))
     if default_loss:
         _as_default_loss(student, loss)
-    else:
-        kwargs["loss_fn"] = loss
-    losses = student.training.train(net, as_data(model, data).to(device), **kwargs)
+        loss = None  # train must find it as probability.nll
+    losses = student.training.train(net, as_data(model, data).to(device), loss,
+                                    steps=steps, batch_size=batch_size, lr=lr,
+                                    generator=_generator(generator_seed),
+                                    callback=lambda step, value: callbacks.append([step, value]))
     parameters = {name: p.detach().float().cpu() for name, p in inner.named_parameters()}
     out = {"parameters": parameters, "losses": losses, "device": device}
     if projection is not None:
