@@ -104,8 +104,9 @@ def _absent(session: Session, entry) -> str | None:
     submission lacks it."""
     manifest = manifest_module.load()
     module = manifest.module(entry.part) if entry is not None else None
-    if module and not (Path(session.directory) / f"{module}.py").is_file():
-        return f"{module}.py"
+    name = f"{module}.py"
+    if module and name not in session.refused and not (Path(session.directory) / name).is_file():
+        return name  # (a refused upload, e.g. not UTF-8, says why on each row instead)
     return None
 
 

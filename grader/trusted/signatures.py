@@ -99,12 +99,13 @@ def compare(module: str, expected: dict, text: str) -> tuple[list[str], list[str
         theirs = _render(name, got)
         ours = _render(name, params)
         gone = sorted(named - set(got["pos"]) - set(got["kw"]))
-        required = len(got["pos"]) - got.get("defaults", 0)
+        required = got["pos"][:len(got["pos"]) - got.get("defaults", 0)]
+        unfilled = [p for p in required[len(positional):] if p not in named]  # no default
         if gone:
             costly.append(f"{module}.py: {name} has parameters {theirs}: the grader passes "
                           + ", ".join(f"{p}=" for p in gone) + " by name, so every test "
                           f"that does fails; keep the starter's signature {ours}")
-        elif len(got["pos"]) < len(positional) or required > len(positional):
+        elif len(got["pos"]) < len(positional) or unfilled:
             costly.append(f"{module}.py: {name} has parameters {theirs}: the grader passes "
                           f"{len(positional)} argument(s) by position, as in the starter's "
                           f"{ours}; every test that calls it fails")
