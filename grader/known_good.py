@@ -52,6 +52,12 @@ class KnownGoodPixelCNN(nn.Module):
         return self.output(h)
 
 
+def causal_attention_mask(T: int, device=None) -> torch.Tensor:
+    """(T, T) bool, True where query i may attend to key j <= i (part 6a's contract): put in
+    place of the student's own while part 6b is graded, so 6b does not depend on 6a."""
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
 def known_model(model: str, masks, channels=None) -> nn.Module:
     return KnownGoodMADE(masks) if model == "made" else KnownGoodPixelCNN(masks, channels)
 

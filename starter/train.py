@@ -1,9 +1,14 @@
-"""Train MADE or PixelCNN on binarized MNIST (given code, not a problem).
+"""Train MADE, PixelCNN or the pixel transformer on binarized MNIST (given code, not a problem).
 
     python -m starter.train --model made --epochs 10
     python -m starter.train --model made --direct --epochs 1000 --patience 10 --lr-decay 0.1
     python -m starter.train --model made --hidden 4000 --direct --num-masks 8 --epochs 1000 --patience 8 --lr-decay 0.1 --decays 1
     python -m starter.train --model pixelcnn --steps 2000 --device auto --out runs/pixelcnn
+    python -m starter.train --model transformer --epochs 1 --cpu-budget 1800 --threads 1
+
+The transformer (part 6, extra credit: attention.py) models all 784 pixels in raster order;
+its attention over 784 positions makes each step cost about 1 CPU-second at batch 16 (dim 64,
+2 heads, 2 blocks). It is imported only when chosen, so the CLI works without attention.py.
 
 MADE recipe (docs/TRAINING.md): a seeded random ordering of the pixels (``--ordering``), an
 optional masked direct input->output connection (``--direct``) and order-agnostic training with
@@ -56,12 +61,14 @@ class _Plateau(_EarlyStop):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="train", description="Train MADE or PixelCNN on binarized MNIST.")
-    p.add_argument("--model", required=True, choices=["made", "pixelcnn"])
+    p = argparse.ArgumentParser(prog="train", description="Train MADE, PixelCNN or the pixel "
+                                "transformer (extra credit) on binarized MNIST.")
+    p.add_argument("--model", required=True, choices=["made", "pixelcnn", "transformer"])
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, help="passes over the training set (default 1)")
     length.add_argument("--steps", type=int, help="total optimizer steps (instead of --epochs)")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="minibatch size (100; 16 for the transformer)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--subset", type=int, default=None, help="use only the first N training images")
@@ -117,8 +124,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(mixed precision; weights, optimizer and loss stay float32). auto = bf16 "
                         "for PixelCNN on a CPU with native bfloat16, else fp32. Validation and test "
                         "NLL are always computed in float32")
-    p.add_argument("--num-samples", type=int, default=64)
+    tf = p.add_argument_group("Transformer (attention.py)")
+    tf.add_argument("--dim", type=int, default=64, help="transformer width (64)")
+    tf.add_argument("--heads", type=int, default=2, help="attention heads per block (2)")
+    tf.add_argument("--blocks", type=int, default=2, help="transformer blocks (2)")
+    p.add_argument("--num-samples", type=int, default=None,
+                   help="samples in the grid (64; 16 for the transformer)")
     args = p.parse_args(argv)
+    transformer = args.model == "transformer"
+    if args.batch_size is None:
+        args.batch_size = 16 if transformer else 100
+    if args.num_samples is None:
+        args.num_samples = 16 if transformer else 64
+    if transformer and (args.dim < 1 or args.heads < 1 or args.blocks < 1 or args.dim % args.heads):
+        p.error("--dim, --heads and --blocks must be positive, --dim a multiple of --heads")
     if args.out is None:
         args.out = Path("runs") / args.model
     for name in ("epochs", "steps", "batch_size", "subset", "eval_limit", "patience", "channels", "layers",
@@ -133,7 +152,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         assert all(h > 0 for h in args.hidden_sizes)
     except (ValueError, AssertionError):
         p.error(f"--hidden must be a comma list of positive integers, got {args.hidden!r}")
-    if args.model == "pixelcnn" and (args.direct or args.num_masks > 1):
+    if args.model != "made" and (args.direct or args.num_masks > 1):
         p.error("--direct and --num-masks apply to --model made only")
     if args.lr_decay is not None and not (0 < args.lr_decay < 1 and args.patience):
         p.error("--lr-decay needs a factor between 0 and 1 and --patience")
@@ -287,6 +306,13 @@ def pick_precision(args, device: torch.device) -> str:
 def build_model(args) -> nn.Module:
     if args.model == "pixelcnn":
         return PixelCNN(channels=args.channels, num_layers=args.layers)
+    if args.model == "transformer":
+        try:
+            from .attention import PixelTransformer  # optional (extra credit)
+        except ImportError as e:
+            raise CLIError(f"--model transformer needs attention.py: {e}") from None
+        return PixelTransformer(NUM_DIMS, dim=args.dim, num_heads=args.heads,
+                                num_layers=args.blocks)
     sets = made_connectivities(NUM_DIMS, args.hidden_sizes, args.num_masks, args.ordering, args.degrees, args.seed)
     ordering = torch.argsort(sets[0][0])
     if args.num_masks == 1 and not args.direct:  # a plain MADE: model.pt loads into MADE(...)
@@ -385,8 +411,10 @@ def mean_nll(model, data: torch.Tensor, device, masks: int, desc: str) -> float:
         return per_example_nll(model, data, device, masks, desc).mean().item()
     bar = progress(len(data), desc, "img", leave=False)
     hook = model.register_forward_hook(lambda module, inputs, output: bar.update(len(inputs[0])))
+    # The transformer's (B, heads, 784, 784) attention scores: small batches keep memory low.
+    batch = 32 if hasattr(model, "blocks") else 256
     try:
-        return evaluate(model, data, nll, device=device)
+        return evaluate(model, data, nll, batch_size=batch, device=device)
     finally:
         hook.remove()
         bar.close()
@@ -410,6 +438,8 @@ def draw_samples(model, args, device, generator, precision: str = "fp32") -> tor
             return sample_pixels(logits_fn, n, 28, 28, generator=generator, device=device)
         finally:
             bar.close()
+    if args.model == "transformer":
+        return transformer_samples(net, n, device, generator)
     K = num_masks(model)
     choice = torch.randint(K, (n,), generator=torch.Generator().manual_seed(args.seed))
     groups = [k for k in range(K) if (choice == k).any()]
@@ -431,6 +461,32 @@ def draw_samples(model, args, device, generator, precision: str = "fp32") -> tor
         bar.close()
         if K > 1:
             model.use_mask(0)
+    return out.view(n, 1, 28, 28)
+
+
+def transformer_samples(net, n: int, device, generator) -> torch.Tensor:
+    """Samples drawn with your `sample_autoregressive` in raster order. A causal model's logit
+    k depends on x_<k only, so the k-th call (the sampler asks once per pixel, in order) runs
+    the transformer on the first k + 1 positions only: a third of the cost of whole canvases,
+    the same samples."""
+    bar = progress(NUM_DIMS, "sampling", "pass")
+    calls = [0]
+
+    def logits_fn(x):
+        k = calls[0]
+        calls[0] += 1
+        bar.update(1)
+        if k >= NUM_DIMS:  # more calls than pixels: whole canvases
+            return net(x)
+        logits = torch.zeros_like(x)
+        logits[:, :k + 1] = net(x[:, :k + 1])
+        return logits
+
+    try:
+        out = sample_autoregressive(logits_fn, n, torch.arange(NUM_DIMS), generator=generator,
+                                    device=device)
+    finally:
+        bar.close()
     return out.view(n, 1, 28, 28)
 
 
@@ -552,6 +608,8 @@ def run(args, written: list[Path] | None = None) -> dict:
     if args.model == "made":
         recipe = (f" ({args.ordering} ordering, {args.degrees} degrees"
                   f"{', direct connection' if args.direct else ''}{f', {K} masks' if K > 1 else ''})")
+    elif args.model == "transformer":
+        recipe = f" (dim {args.dim}, {args.heads} heads, {args.blocks} blocks)"
     else:
         recipe = f" ({args.memory_format})"
     recipe += ", bf16 autocast" if precision == "bf16" else ""

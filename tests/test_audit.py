@@ -1,5 +1,6 @@
 """The grader's own audit, fast subset (`python -m grader audit --fast`): runs in CI (.ci/run
-runs every test under tests/). Every mutant killed in its own part only, every variant 40/40,
+runs every test under tests/). Every mutant killed in its own part only, every variant 40/40
+and 5/5 extra credit,
 every malicious submission handled (through the Gradescope path, as root), identical
 repeated scores. The full audit is `python -m grader audit --json audit.json`."""
 import argparse
@@ -9,6 +10,7 @@ import os
 import pytest
 
 from grader.staff.audit import runner, sources
+from grader.staff.audit.verdicts import FULL
 
 
 def test_audit_data_applies_to_reference():
@@ -17,7 +19,8 @@ def test_audit_data_applies_to_reference():
     from grader.staff.audit.mutants import MUTANTS, apply
     from grader.staff.audit.variants import VARIANTS
     reference = sources.reference_files()
-    assert len(MUTANTS) >= 80 and len(VARIANTS) >= 17 and len(CASES) >= 43
+    assert len(MUTANTS) >= 100 and len(VARIANTS) >= 21 and len(CASES) >= 43
+    assert {m.part for m in MUTANTS} >= {"6a", "6b", "6c"}
     assert len({m.name for m in MUTANTS + VARIANTS}) == len(MUTANTS) + len(VARIANTS)
     for item in MUTANTS + VARIANTS:
         for name, text in apply(reference, item.patches).items():
@@ -38,8 +41,8 @@ def test_fast_audit(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["mutants"] and all(m["killed"] for m in report["mutants"]), \
         [m for m in report["mutants"] if not m["killed"]]
-    assert report["variants"] and all(v["score"] == 40 for v in report["variants"]), \
-        [v for v in report["variants"] if v["score"] != 40]
+    assert report["variants"] and all(v["score"] == FULL for v in report["variants"]), \
+        [v for v in report["variants"] if v["score"] != FULL]
     if os.geteuid() == 0:
         assert report["malicious"] and all(c["handled"] for c in report["malicious"]), \
             [c for c in report["malicious"] if not c["handled"]]

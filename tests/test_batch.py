@@ -31,7 +31,7 @@ blob = "".join(text.values())
 if "HANG" in blob: time.sleep(60)
 if "CRASH" in blob: raise SystemExit("RuntimeError: the grader broke")
 modules = {"1": "probability.py", "2": "made.py", "3": "pixelcnn.py", "4": "sampling.py",
-           "5": "training.py"}
+           "5": "training.py", "6": "attention.py"}
 class Outcome:
     def __init__(self, passed): self.passed, self.message = passed, "" if passed else "wrong"
 m = manifest.load()
@@ -100,7 +100,8 @@ def test_end_to_end_sandboxed(tmp_path, monkeypatch):
     assert [c.split(" ")[0] for c in _test_columns(list(rows.values()))] == \
         [t.number for t in MANIFEST.tests]
     assert rows["alice"]["total"] == "40" and rows["alice"]["error"] == ""
-    assert rows["bob"]["total"] == "0"
+    assert rows["alice"]["extra credit"] == "5"  # part 6, apart from the 40
+    assert rows["bob"]["total"] == "0" and rows["bob"]["extra credit"] == "0"
     assert 0 < float(rows["carol"]["total"]) < 40
     assert rows["carol"][batch.test_column(MANIFEST.tests[5])] == "0"  # 2b.1
     assert rows["dave.zip"]["total"] == "0"

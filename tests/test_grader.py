@@ -1,5 +1,7 @@
 """The grader core, end to end (issue 3): the real `python -m grader grade` on the reference,
-the starter and broken copies, sandboxed and in-process; results.json always valid."""
+the starter and broken copies, sandboxed and in-process; results.json always valid. The
+reference scores 40 + the 5 extra-credit points of part 6 (attention.py); without
+attention.py it scores the 40 as before, with no submission problem."""
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ from grader.staff import stubs
 from grader.trusted import manifest, results
 
 TESTS = len(manifest.load().tests)
+FULL = manifest.TOTAL_POINTS + manifest.EXTRA_POINTS  # 45: the 40 and the extra credit
 
 
 def grade(path, tmp_path, mode="sandbox", name="results.json"):
@@ -69,37 +72,56 @@ def test_starter_is_generated_from_reference(tmp_path):
     assert stubs.drift(copy) == ["made.py"]
 
 
-def test_reference_scores_40_sandboxed(tmp_path):
+def without_attention(tmp_path) -> Path:
+    copy = tmp_path / "no-attention"
+    shutil.copytree(ROOT / "reference", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "attention.py").unlink()
+    return copy
+
+
+def test_reference_scores_40_and_the_extra_credit_sandboxed(tmp_path):
     final, table = grade(ROOT / "reference", tmp_path)
-    assert final["score"] == 40 and len(final["tests"]) == TESTS
-    assert "Total: 40 / 40" in table
+    assert final["score"] == FULL and len(final["tests"]) == TESTS
+    assert "Total: 40 / 40, extra credit 5 / 5" in table
 
 
 def test_starter_scores_0_sandboxed_with_every_test_listed(tmp_path):
     final, table = grade(ROOT / "starter", tmp_path)
     assert final["score"] == 0 and len(final["tests"]) == TESTS
-    assert sum(t["max_score"] for t in final["tests"]) == 40
+    assert sum(t["max_score"] for t in final["tests"]) == FULL
     assert all("NotImplementedError: Part" in t["output"] for t in final["tests"])
-    assert "Total: 0 / 40" in table
+    assert "Total: 0 / 40, extra credit 0 / 5" in table
 
 
-@pytest.mark.parametrize("path,score", [("reference", 40), ("starter", 0)])
+def test_without_attention_the_40_points_are_graded_as_before(tmp_path):
+    final, table = grade(without_attention(tmp_path), tmp_path)
+    assert final["score"] == 40 and len(final["tests"]) == TESTS
+    assert final["tests"][0]["name"] != results.INTAKE_NAME  # no submission problem
+    extra = [t for t in final["tests"] if "extra" in t["tags"]]
+    assert extra and lost_parts(final) == ["6a", "6b", "6c"]
+    assert all(t["status"] == "failed" and "attention.py was not submitted (extra credit, "
+               "optional)" in t["output"] for t in extra)
+    assert "Total: 40 / 40, extra credit 0 / 5" in table and "missing" not in table
+
+
+@pytest.mark.parametrize("path,score", [("reference", FULL), ("starter", 0), ("none", 40)])
 def test_in_process_mode_agrees(tmp_path, path, score):
-    final, _ = grade(ROOT / path, tmp_path, mode="inprocess")
+    folder = without_attention(tmp_path) if path == "none" else ROOT / path
+    final, _ = grade(folder, tmp_path, mode="inprocess")
     assert final["score"] == score and len(final["tests"]) == TESTS
 
 
 def test_kl_that_never_returns_costs_only_part_1a(tmp_path):
     copy = broken_copy(tmp_path, "loop", "probability.py", "1a", ["while True:", "    pass"])
     final, _ = grade(copy, tmp_path)
-    assert final["score"] == 38 and lost_parts(final) == ["1a"]
+    assert final["score"] == FULL - 2 and lost_parts(final) == ["1a"]
     assert all("timed out" in t["output"] for t in final["tests"] if t["status"] == "failed")
 
 
 def test_os_exit_in_nll_costs_only_part_1c(tmp_path):
     copy = broken_copy(tmp_path, "exit", "probability.py", "1c", ["import os", "os._exit(0)"])
     final, _ = grade(copy, tmp_path)
-    assert final["score"] == 38 and lost_parts(final) == ["1c"]
+    assert final["score"] == FULL - 2 and lost_parts(final) == ["1c"]
 
 
 def test_syntax_error_in_made_lists_all_40_points(tmp_path):
@@ -107,8 +129,8 @@ def test_syntax_error_in_made_lists_all_40_points(tmp_path):
     shutil.copytree(ROOT / "reference", copy)
     (copy / "made.py").write_text((copy / "made.py").read_text() + "\ndef broken(:\n")
     final, _ = grade(copy, tmp_path)
-    assert sum(t["max_score"] for t in final["tests"]) == 40
-    assert lost_parts(final) == ["2a", "2b", "2c", "2d"] and final["score"] == 30
+    assert sum(t["max_score"] for t in final["tests"]) == FULL
+    assert lost_parts(final) == ["2a", "2b", "2c", "2d"] and final["score"] == FULL - 10
     assert all("made.py line" in t["output"] and "SyntaxError" in t["output"]
                for t in final["tests"] if t["status"] == "failed")
 

@@ -123,7 +123,8 @@ def test_zip_layouts(built):
         assert name in infos, name
     with zipfile.ZipFile(built / "dist" / "student.zip") as archive:
         infos = {i.filename: i for i in archive.infolist()}
-    for name in ("starter/made.py", "starter/train.py", "tests_public/expected.json",
+    for name in ("starter/made.py", "starter/attention.py", "starter/train.py",
+                 "tests_public/expected.json",
                  "make_submission.py", "setup.sh", "README.md", "pyproject.toml", "conftest.py",
                  "requirements.txt", "data/binarized_mnist.npz",
                  "grader/trusted/signatures.json", "grader/trusted/submit.py",
@@ -132,6 +133,8 @@ def test_zip_layouts(built):
     assert (infos["setup.sh"].external_attr >> 16) & 0o111
     readme = contents(built / "dist" / "student.zip")["README.md"].decode()
     assert "make_submission.py" in readme and "starter.train" in readme and "| 2b |" in readme
+    assert "| 6a | causal_attention_mask (extra credit, optional) |" in readme
+    assert "Extra credit (part 6, optional, 5 points beyond the 40)" in readme
 
 
 def gradescope(repo: Path, submission: Path, results: Path) -> dict:
@@ -149,26 +152,36 @@ def test_student_release_chain(built, release, tmp_path):
     # The public tests run from the release root and fail on the stubs.
     done = run([sys.executable, "-m", "pytest", "tests_public", "-q"], release)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "NotImplementedError: Part 2b" in done.stdout and "Total: 0 / 40" in done.stdout
+    assert "NotImplementedError: Part 2b" in done.stdout
+    assert "Total: 0 / 40, extra credit 0 / 5" in done.stdout
     assert "Traceback" not in done.stdout  # the stubs: one line per failing test, no traceback
-    # make_submission.py writes the zip; Gradescope scores it 0/40 with every test listed.
+    # make_submission.py writes the zip (attention.py too); Gradescope scores it 0.
     done = run([sys.executable, "make_submission.py"], release)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Total: 0 / 40" in done.stdout
+    assert "Total: 0 / 40, extra credit 0 / 5" in done.stdout
     names = sorted(zipfile.ZipFile(release / "submission.zip").namelist())
     assert names == sorted(f"{m}.py" for m in ("probability", "made", "pixelcnn", "sampling",
-                                               "training"))
+                                               "training", "attention"))
     final = gradescope(built, release / "submission.zip", tmp_path / "stubs.json")
     assert final["score"] == 0 and numbers <= {t["number"] for t in final["tests"]}
-    # The reference modules in the release's starter/: 40/40.
+    # The reference modules in the release's starter/: 40/40 and the extra credit 5/5.
     for module in names:
         shutil.copy2(built / "reference" / module, release / "starter" / module)
     done = run([sys.executable, "make_submission.py"], release)
-    public = sum(t.points for t in manifest.tests if t.public)
-    assert done.returncode == 0 and f"Total: {public:g} / 40" in done.stdout, done.stdout[-3000:]
+    public = {extra: sum(t.points for t in manifest.tests if t.public
+                         and manifest.extra(t.part) == extra) for extra in (False, True)}
+    assert done.returncode == 0 and (f"Total: {public[False]:g} / 40, extra credit "
+                                     f"{public[True]:g} / 5") in done.stdout, done.stdout[-3000:]
     final = gradescope(built, release / "submission.zip", tmp_path / "reference.json")
-    assert final["score"] == 40, [t["name"] for t in final["tests"] if t["status"] != "passed"]
+    assert final["score"] == 45, [t["name"] for t in final["tests"] if t["status"] != "passed"]
     assert numbers <= {t["number"] for t in final["tests"]}
+    # Without attention.py (optional): five modules zipped, the 40 points as before.
+    (release / "starter" / "attention.py").unlink()
+    done = run([sys.executable, "make_submission.py", "--no-tests"], release)
+    assert done.returncode == 0 and "attention.py is not in" in done.stdout, done.stdout[-3000:]
+    assert len(zipfile.ZipFile(release / "submission.zip").namelist()) == 5
+    final = gradescope(built, release / "submission.zip", tmp_path / "required.json")
+    assert final["score"] == 40 and final["tests"][0]["name"] != "Submission check"
 
 
 def test_hostile_zip_through_gradescope(built, tmp_path):

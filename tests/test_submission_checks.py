@@ -73,6 +73,24 @@ def test_missing_module(tmp_path):
     assert "made.py is missing" in first_message(final)
 
 
+def test_optional_attention_absent_is_no_problem(tmp_path):
+    """attention.py (extra credit) may be left out: no submission check, the five staged."""
+    files = starter_files()
+    del files["attention.py"]
+    staged, final = staged_results(make_zip(tmp_path / "five.zip", files), tmp_path)
+    assert staged.problems == [] and staged.refused == {}
+    assert final["tests"][0]["name"] != results.INTAKE_NAME
+    assert sorted(p.name for p in staged.directory.iterdir()) == sorted(files)
+
+
+def test_optional_attention_refused_says_why(tmp_path):
+    files = starter_files()
+    files["attention.py"] = b"# caf\xe9\n"
+    staged, final = staged_results(make_zip(tmp_path / "bad.zip", files), tmp_path)
+    assert "attention.py is not valid UTF-8" in first_message(final)
+    assert "attention.py" in staged.refused
+
+
 def test_syntax_error(tmp_path):
     files = starter_files()
     files["sampling.py"] = b"import torch\n\ndef sample_pixels(:\n    pass\n"
@@ -267,6 +285,18 @@ def test_broken_module_warns_loudly_but_zips(work, tmp_path):
     assert "WARNING" in done.stdout and "pixelcnn.py line 1: SyntaxError" in done.stdout
     assert "importing sampling.py fails" in done.stdout
     assert sorted(zipfile.ZipFile(out).namelist()) == sorted(MODULES)
+
+
+def test_make_submission_with_and_without_attention(work, tmp_path):
+    out = tmp_path / "six.zip"
+    assert submit.main(["--dir", str(work), "--out", str(out), "--no-tests"]) == 0
+    assert sorted(zipfile.ZipFile(out).namelist()) == sorted(MODULES)
+    (work / "attention.py").unlink()
+    assert submit.check(work, imports=False) == ([], [], [])
+    out = tmp_path / "five.zip"
+    assert submit.main(["--dir", str(work), "--out", str(out), "--no-tests"]) == 0
+    assert sorted(zipfile.ZipFile(out).namelist()) == sorted(m for m in MODULES
+                                                            if m != "attention.py")
 
 
 def test_refusal_writes_nothing(work, tmp_path):

@@ -40,7 +40,9 @@ def written_files(stdout: str) -> list[Path]:
      "--layers", 1, "--eval-limit", 32],
     ["--model", "pixelcnn", "--steps", 2, "--subset", 64, "--batch-size", 16, "--channels", 8,
      "--layers", 1, "--eval-limit", 32, "--memory-format", "contiguous", "--precision", "fp32"],
-], ids=["made", "pixelcnn", "pixelcnn-fp32-contiguous"])
+    ["--model", "transformer", "--steps", 2, "--subset", 32, "--batch-size", 8, "--dim", 8,
+     "--heads", 2, "--blocks", 1, "--eval-limit", 16],
+], ids=["made", "pixelcnn", "pixelcnn-fp32-contiguous", "transformer"])
 def test_trains_and_writes_outputs(tmp_path, model_args):
     proc = train_cli(*model_args, "--num-samples", 4, "--device", "cpu", "--out", tmp_path)
     ok_or_skip(proc)
@@ -273,8 +275,24 @@ def run_main(capsys, *args):
 
 
 def test_unknown_model(tmp_path, capsys):
-    status, lines = run_main(capsys, "--model", "transformer", "--out", tmp_path)
+    status, lines = run_main(capsys, "--model", "vae", "--out", tmp_path)
     assert status != 0 and "invalid choice" in lines[-1]
+
+
+def test_transformer_samples_are_those_of_whole_canvases():
+    """The CLI's prefix trick (the k-th call runs the first k + 1 positions only) draws
+    exactly the samples that whole canvases give with the same generator."""
+    from reference.attention import PixelTransformer
+    from reference.sampling import sample_autoregressive
+    from reference.train import NUM_DIMS, transformer_samples
+
+    torch.manual_seed(0)
+    net = PixelTransformer(NUM_DIMS, dim=8, num_heads=2, num_layers=1).eval()
+    with torch.no_grad():
+        fast = transformer_samples(net, 3, "cpu", torch.Generator().manual_seed(5))
+        whole = sample_autoregressive(net, 3, torch.arange(NUM_DIMS),
+                                      generator=torch.Generator().manual_seed(5))
+    assert torch.equal(fast.view(3, -1), whole) and 0 < whole.mean() < 1
 
 
 def test_bad_device(tmp_path, capsys):
@@ -287,6 +305,7 @@ def test_bad_device(tmp_path, capsys):
                                   ["--steps", 5, "--epochs", 2], ["--num-masks", 0],
                                   ["--num-masks", 2, "--valid-masks", 3], ["--cpu-budget", 0],
                                   ["--ordering", "reverse"], ["--model", "pixelcnn", "--direct"],
+                                  ["--model", "transformer", "--dim", 10, "--heads", 4],
                                   ["--lr-decay", 0.5], ["--patience", 3, "--lr-decay", 2],
                                   ["--model", "pixelcnn", "--num-masks", 4]])
 def test_bad_numbers(tmp_path, capsys, args):

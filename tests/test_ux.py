@@ -56,7 +56,23 @@ def test_a_full_grading_has_no_not_run_column():
     outcomes = {t.id: Result(True) for t in MANIFEST.tests}
     final = results.build(MANIFEST, outcomes)
     text = scores.text(final, MANIFEST)
-    assert "not run" not in text and "Total: 40 / 40" in text
+    assert "not run" not in text and "Total: 40 / 40, extra credit 5 / 5" in text
+    assert final["score"] == 45  # Gradescope takes a score above the assignment's 40
+
+
+def test_extra_credit_is_shown_apart():
+    """Part 6 below the regular parts, under a heading, totalled apart; a submission
+    without it loses no regular point."""
+    outcomes = {t.id: Result(not MANIFEST.extra(t.part), "attention.py was not submitted")
+                for t in MANIFEST.tests}
+    final = results.build(MANIFEST, outcomes)
+    assert scores.split(final, MANIFEST) == (40, 0) and final["score"] == 40
+    assert {t["tags"][0] for t in final["tests"] if "extra" in t["tags"]} == {"6a", "6b", "6c"}
+    lines = scores.text(final, MANIFEST).splitlines()
+    heading = lines.index(f"{scores.EXTRA_HEADING}:")
+    assert [line[:2] for line in lines[heading + 1:heading + 4]] == ["6a", "6b", "6c"]
+    assert lines[-1] == "Total: 40 / 40, extra credit 0 / 5"
+    assert "| 6b | CausalSelfAttention.forward (extra credit) |" in final["output"]
 
 
 def test_one_table_everywhere(tmp_path):
@@ -80,8 +96,10 @@ def test_gradescope_output_is_the_part_table_without_hidden_outcomes():
     assert "SECRET" not in output  # hidden outcomes wait for publication
     rows = [line for line in output.splitlines() if line.startswith("| ")][1:]
     assert [r.split("|")[1].strip() for r in rows] == list(MANIFEST.parts)
-    public = sum(t.points for t in MANIFEST.tests if t.public)
-    assert f"{public:g} / {public:g}" in output and scores.HIDDEN_WHEN in output
+    public = {extra: sum(t.points for t in MANIFEST.tests if t.public
+                         and MANIFEST.extra(t.part) == extra) for extra in (False, True)}
+    assert (f"Public tests: {public[False]:g} / {public[False]:g} points, extra credit "
+            f"{public[True]:g} / {public[True]:g}") in output and scores.HIDDEN_WHEN in output
     for part in MANIFEST.parts:  # each part's hidden points, with when they are shown
         hidden = sum(t.points for t in MANIFEST.tests if t.part == part and not t.public)
         row = next(r for r in rows if r.split("|")[1].strip() == part)
@@ -173,7 +191,7 @@ def test_a_refused_module_is_named_once_on_every_test_row(tmp_path, mode):
         body = test["output"].strip("`\n ")
         assert body.startswith("made.py was not graded: it is not valid UTF-8"), body
         assert body.count("was not graded") == 1
-    assert final["score"] == 30
+    assert final["score"] == 35  # 30 of the 40, and the extra credit
 
 
 # ----------------------------------------------------------------- staff-only notes
@@ -185,7 +203,8 @@ def test_sandbox_notes_are_one_line_for_staff_and_none_for_students(tmp_path):
     assert len(notes) <= 1 and done.stderr.strip() == "\n".join(notes)  # nothing else
     done = python("make_submission.py", "--out", str(tmp_path / "submission.zip"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "staff note" not in done.stdout + done.stderr and "Total: 0 / 40" in done.stdout
+    assert "staff note" not in done.stdout + done.stderr
+    assert "Total: 0 / 40, extra credit 0 / 5" in done.stdout
     assert "Warning" not in done.stderr
 
 

@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import ROOT
+from grader.trusted import scores
 
 MB_PER_JOB = 800            # judge ~60 MB + zygote ~230-520 MB + one child per test
 DEFAULT_TIMEOUT = 15 * 60   # seconds of wall time per submission
 CACHE_NAME = ".ps1-batch-cache"
 METADATA_JSON = "submission_metadata.json"   # per folder (as in /autograder/)
 METADATA_YML = "submission_metadata.yml"     # top level of a Gradescope export
-FIXED_COLUMNS = ["student", "email", "sid", "submission", "total", "error", "seconds"]
+# total: the 40 regular points; extra credit: part 6's (out of 5), kept apart for gradebooks.
+FIXED_COLUMNS = ["student", "email", "sid", "submission", "total", "extra credit", "error",
+                 "seconds"]
 
 
 @dataclass
@@ -260,7 +263,7 @@ def grade_all(subs: list[Submission], cache: Path, *, jobs: int, mode: str, time
 
 
 def outcome_total(outcome: dict):
-    return "" if outcome["results"] is None else f"{outcome['results']['score']:g}"
+    return "" if outcome["results"] is None else scores.total_line(outcome["results"])
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -284,11 +287,12 @@ def rows_for(subs: list[Submission], outcomes: dict, manifest) -> list[dict]:
         outcome = outcomes[sub.key]
         row = {"student": sub.student, "email": "; ".join(sub.emails),
                "sid": "; ".join(sub.sids), "submission": sub.key, "total": "",
-               "error": outcome["error"], "seconds": outcome["seconds"]}
+               "extra credit": "", "error": outcome["error"], "seconds": outcome["seconds"]}
         results = outcome["results"]
         if results is not None:
             by_number = {t["number"]: t for t in results["tests"]}
-            row["total"] = f"{results['score']:g}"
+            regular, extra = scores.split(results, manifest)
+            row["total"], row["extra credit"] = f"{regular:g}", f"{extra:g}"
             intake = by_number.get("0")
             if intake:  # the submission check: a corrupt zip, a missing module
                 problems = [l for l in intake["output"].strip("`\n ").splitlines() if l.strip()]

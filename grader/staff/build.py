@@ -7,9 +7,11 @@
                           the parts of grader/ the public tests and make_submission.py use, and a
                           manifest with the public tests and only per-part totals of hidden points
 
-Nothing is written to --out unless the manifest totals 40, starter/ is what reference/
-generates, and the staged autograder.zip, run as Gradescope runs it, scores a zip of reference/
-40/40 and a zip of starter/ 0/40 (each zip made as make_submission.py makes it).
+Nothing is written to --out unless the manifest totals 40 (and 5 extra-credit points),
+starter/ is what reference/ generates, and the staged autograder.zip, run as Gradescope runs
+it, scores a zip of reference/ 40/40 with the extra credit 5/5, the same zip without
+attention.py (part 6 is optional) 40/40 with no submission problem, and a zip of starter/ 0
+(each zip made as make_submission.py makes it).
 """
 import re
 import shutil
@@ -93,7 +95,10 @@ def release_manifest(manifest) -> str:
     lines = ["# PS1 manifest for the student release: the public tests, and per part the points",
              "# of its hidden tests (graded on Gradescope).", "", "[parts]"]
     for part, info in manifest.parts.items():
-        lines.append(f'{part} = {{ points = {info["points"]:g}, title = {_toml_string(info["title"])} }}')
+        extra = (f', extra = true, module = {_toml_string(info["module"])}'
+                 if info.get("extra") else "")
+        lines.append(f'{part} = {{ points = {info["points"]:g}, '
+                     f'title = {_toml_string(info["title"])}{extra} }}')
     for test in manifest.tests:
         if test.public:
             lines += ["", f"[tests.{_toml_string(test.id)}]", f'part = "{test.part}"',
@@ -129,11 +134,16 @@ def student_readme(manifest) -> str:
     for part, info in manifest.parts.items():
         public = sum(t.points for t in manifest.tests if t.part == part and t.public)
         where = ", ".join(dict.fromkeys(names.get(part, []))) or "(tests of the whole model)"
-        rows.append(f"| {part} | {info['title']} | {where} | {info['points']:g} | {public:g} |")
-    public = sum(t.points for t in manifest.tests if t.public)
-    total = sum(t.points for t in manifest.tests)
+        extra = " (extra credit, optional)" if manifest.extra(part) else ""
+        rows.append(f"| {part} | {info['title']}{extra} | {where} | {info['points']:g} | "
+                    f"{public:g} |")
+    regular = [t for t in manifest.tests if not manifest.extra(t.part)]
+    public = sum(t.points for t in regular if t.public)
+    total = sum(t.points for t in regular)
     text = (TEMPLATES / "student_README.md").read_text()
+    extra = sum(t.points for t in manifest.tests if manifest.extra(t.part))
     for key, value in {"@TOTAL@": f"{total:g}", "@PUBLIC@": f"{public:g}",
+                       "@EXTRA@": f"{extra:g}",
                        "@HIDDEN@": f"{total - public:g}", "@PARTS@": "\n".join(rows)}.items():
         text = text.replace(key, value)
     return text
@@ -192,27 +202,44 @@ def verify(autograder_zip: Path, work: Path, manifest, say) -> list[str]:
     staged autograder.zip exactly as Gradescope runs it."""
     from grader.staff import gradescope
     from grader.trusted import results, submit
+    from grader.trusted import scores
     problems = []
     numbers = {t.number for t in manifest.tests}
-    for name, want in (("reference", 40.0), ("starter", 0.0)):
-        upload = submit.write_zip(ROOT / name, work / f"{name}-submission.zip")
+    full = float(scores.TOTAL + scores.EXTRA)
+    subjects = (("reference", ROOT / "reference", full), ("starter", ROOT / "starter", 0.0),
+                ("reference without attention.py", _without_optional(work), float(scores.TOTAL)))
+    for name, folder, want in subjects:
+        upload = submit.write_zip(folder, work / f"{folder.name}-submission.zip")
         started = time.monotonic()
         final, output = gradescope.run(autograder_zip, upload, timeout=20 * 60)
         say(f"  {name}: graded through autograder.zip in {time.monotonic() - started:.0f} s: "
-            + (f"{final['score']:g} / 40" if final else "no results.json"))
+            + (f"{scores.total_line(final, manifest)}" if final else "no results.json"))
         if final is None:
             problems.append(f"{name}: run_autograder wrote no valid results.json\n{output[-3000:]}")
             continue
         problems += [f"{name}: {e}" for e in results.validate(final)]
+        if any(t.get("number") == "0" for t in final["tests"]):
+            problems.append(f"{name}: a submission problem was reported: "
+                            f"{scores.submission_problems(final)}")
         listed = {t.get("number") for t in final["tests"]}
         if not numbers <= listed:
             problems.append(f"{name}: results.json lacks tests {sorted(numbers - listed)}")
         if abs(final["score"] - want) > 1e-9:
             failing = [f"{t['name']}: {t['output'][:300]}" for t in final["tests"]
                        if (t["status"] == "passed") != (want > 0)][:5]
-            problems.append(f"{name} scores {final['score']:g} / 40 through autograder.zip, "
+            problems.append(f"{name} scores {final['score']:g} through autograder.zip, "
                             f"not {want:g}: " + " | ".join(failing))
     return problems
+
+
+def _without_optional(work: Path) -> Path:
+    """reference/'s five required modules only (attention.py left out: extra credit)."""
+    from grader import REQUIRED_MODULES
+    folder = work / "reference-required"
+    folder.mkdir()
+    for module in REQUIRED_MODULES:
+        shutil.copy2(ROOT / "reference" / f"{module}.py", folder / f"{module}.py")
+    return folder
 
 
 def build(out: Path, say=print) -> int:
@@ -249,7 +276,8 @@ def build(out: Path, say=print) -> int:
             tree.mkdir()
             stage(tree)
             _zip(tree, work / f"{name}.zip")
-        say("grading reference/ (must be 40/40) and starter/ (must be 0/40) as Gradescope would ...")
+        say("grading reference/ (must be 40/40 + 5/5 extra credit), reference/ without "
+            "attention.py (40/40) and starter/ (0) as Gradescope would ...")
         problems = verify(work / "autograder.zip", work, manifest, say)
         if problems:
             for line in problems:

@@ -88,6 +88,11 @@ def summary(rows: list[dict], manifest) -> list[str]:
                      f"(errors below). Mean {sum(totals) / len(totals):.2f} / "
                      f"{manifest_module.TOTAL_POINTS}, median {median:g}, "
                      f"{sum(t == manifest_module.TOTAL_POINTS for t in totals)} full marks.")
+        extra = [_float(r.get("extra credit")) or 0.0 for r in graded]
+        lines.append(f"Extra credit (part 6, attention.py, optional): "
+                     f"{sum(e > 0 for e in extra)} submissions earned some, mean "
+                     f"{sum(extra) / len(extra):.2f} / {manifest_module.EXTRA_POINTS}, "
+                     f"{sum(e == manifest_module.EXTRA_POINTS for e in extra)} full marks.")
     else:
         lines.append(f"{len(rows)} submissions, none graded.")
     lines += ["", "![score histogram](histogram.png)", ""]

@@ -1,5 +1,6 @@
 """Turn what a student uploaded (a zip, a folder, loose files) into a staged folder holding
-only the five modules, and list the problems found, each as one line a student can act on.
+only the student modules (the five required ones, and attention.py, extra credit, when it is
+there), and list the problems found, each as one line a student can act on.
 
 Nothing here imports or runs student code. Zip members are read as bytes: no symlinks, no
 absolute or `..` paths, size caps before anything is written.
@@ -12,11 +13,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader import STUDENT_MODULES
+from grader import OPTIONAL_MODULES, REQUIRED_MODULES, STUDENT_MODULES
 
 MAX_MODULE_BYTES = 1 << 20       # a module over 1 MB is not a solution
 MAX_UPLOAD_BYTES = 300 << 20     # total uncompressed size we are willing to look at
 WANTED = {f"{name}.py" for name in STUDENT_MODULES}
+REQUIRED = {f"{name}.py" for name in REQUIRED_MODULES}
+OPTIONAL = {f"{name}.py" for name in OPTIONAL_MODULES}  # absent: not graded, no problem
 
 
 @dataclass
@@ -37,9 +40,12 @@ def _choose(candidates: dict[str, list], problems: list[str], refused: dict) -> 
     for name in sorted(WANTED):
         options = sorted(candidates.get(name, []), key=lambda c: _depth_key(c[0]))
         if not options:
+            if name in OPTIONAL:  # extra credit: its tests say it was not submitted
+                continue
             refused.setdefault(name, "it is missing from the upload")
             problems.append(f"{name} is missing: submit all five files ("
-                            + ", ".join(sorted(WANTED)) + ")")
+                            + ", ".join(sorted(REQUIRED)) + "; attention.py too for the "
+                            "extra credit)")
             continue
         if len(options) > 1:
             problems.append(f"{name} appears {len(options)} times; graded {options[0][0]}")
@@ -95,7 +101,7 @@ def _from_zip(path: Path, problems: list[str], refused: dict) -> dict:
             if info.is_dir() or member.name not in WANTED or "__MACOSX" in member.parts:
                 if not info.is_dir() and info.file_size > MAX_MODULE_BYTES:
                     problems.append(f"ignored {info.filename} ({info.file_size >> 20} MB): only "
-                                    f"the five modules are graded; do not upload data or "
+                                    f"the problem set's modules are graded; do not upload data or "
                                     f"checkpoints")
                 continue
             total += info.file_size
@@ -154,7 +160,7 @@ def _from_folder(path: Path, problems: list[str], refused: dict) -> dict:
 
 
 def stage(upload: Path, destination: Path) -> Intake:
-    """Copy the five modules of `upload` (zip or folder) into `destination` (created fresh,
+    """Copy the student modules of `upload` (zip or folder) into `destination` (created fresh,
     readable by the caller only: the judge shares it with one sandbox user) and report
     problems."""
     upload, destination = Path(upload), Path(destination)

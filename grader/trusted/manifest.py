@@ -1,13 +1,18 @@
 """The one manifest (grader/trusted/manifest.toml): every graded test's part, points, visibility,
-timeout and name, keyed by pytest node id. Nothing else states points."""
+timeout and name, keyed by pytest node id. Nothing else states points.
+
+Parts marked `extra = true` are extra credit beyond the 40 points (part 6): their tests run only
+when the part's optional `module` was submitted, and every score is shown as the regular total
+out of 40 and, separately, the extra credit out of EXTRA_POINTS."""
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import ROOT
+from grader import OPTIONAL_MODULES, ROOT
 
 MANIFEST_PATH = ROOT / "grader" / "trusted" / "manifest.toml"
 TOTAL_POINTS = 40
+EXTRA_POINTS = 5
 PUBLIC_DIR, HIDDEN_DIR = "tests_public", "tests_hidden"
 VISIBILITY = {PUBLIC_DIR: "visible", HIDDEN_DIR: "after_published"}
 
@@ -38,6 +43,14 @@ class Manifest:
     def public_only(self) -> "Manifest":
         return Manifest(self.parts, tuple(t for t in self.tests if t.public))
 
+    def extra(self, part: str) -> bool:
+        """Part `part` is extra credit (beyond the 40 points)."""
+        return bool(self.parts.get(part, {}).get("extra", False))
+
+    def module(self, part: str) -> str | None:
+        """The optional module an extra-credit part grades (e.g. "attention"), or None."""
+        return self.parts.get(part, {}).get("module")
+
 
 def load(path: Path = MANIFEST_PATH) -> Manifest:
     raw = tomllib.loads(Path(path).read_text())
@@ -55,10 +68,17 @@ def problems(manifest: Manifest, collected: set[str] | None = None,
     """Everything wrong with the manifest (empty list: valid). `collected`, when given, is
     the set of node ids pytest collected; `full=False` for a release without hidden tests."""
     found = []
-    if full and sum(t.points for t in manifest.tests) != TOTAL_POINTS:
-        found.append(f"tests total {sum(t.points for t in manifest.tests)} points, not 40")
-    if full and sum(p["points"] for p in manifest.parts.values()) != TOTAL_POINTS:
-        found.append("parts do not total 40 points")
+    for extra, want, what in ((False, TOTAL_POINTS, "regular"), (True, EXTRA_POINTS, "extra")):
+        tests = sum(t.points for t in manifest.tests if manifest.extra(t.part) == extra)
+        parts = sum(p["points"] for k, p in manifest.parts.items() if manifest.extra(k) == extra)
+        if full and tests != want:
+            found.append(f"{what} tests total {tests:g} points, not {want}")
+        if full and parts != want:
+            found.append(f"{what} parts do not total {want} points")
+    for part, info in manifest.parts.items():
+        if info.get("extra") and info.get("module") not in OPTIONAL_MODULES:
+            found.append(f"part {part}: extra credit needs an optional module, "
+                         f"got {info.get('module')!r}")
     for part, info in manifest.parts.items():
         points = sum(t.points for t in manifest.tests if t.part == part)
         if full and points != info["points"]:

@@ -74,7 +74,7 @@ def in_process_session(directory: Path, expected: str = "auto") -> Session:
 def pytest_addoption(parser):
     group = parser.getgroup("ps1", "PS1 autograder")
     group.addoption("--submission", default=None, metavar="PATH",
-                    help="folder holding your five modules (default: starter/)")
+                    help="folder holding your modules (default: starter/)")
     group.addoption("--expected", default="auto", choices=("auto", "reference", "recorded"),
                     help="where expected values come from (staff)")
 
@@ -95,10 +95,29 @@ def _public(nodeid: str) -> bool:
     return nodeid.startswith(manifest_module.PUBLIC_DIR + "/")
 
 
+class NotSubmitted(Failure):
+    """An extra-credit part whose optional module is not in the submission: not graded."""
+
+
+def _absent(session: Session, entry) -> str | None:
+    """The optional module (e.g. "attention.py") that `entry`'s part grades, when the
+    submission lacks it."""
+    manifest = manifest_module.load()
+    module = manifest.module(entry.part) if entry is not None else None
+    name = f"{module}.py"
+    if module and name not in session.refused and not (Path(session.directory) / name).is_file():
+        return name  # (a refused upload, e.g. not UTF-8, says why on each row instead)
+    return None
+
+
 @pytest.fixture
 def submission(request):
     session = _session(request.config)
     entry = _entry(request.node.nodeid)
+    absent = _absent(session, entry)
+    if absent:  # extra credit not attempted: no worker, no error, one line
+        raise NotSubmitted(f"{absent} was not submitted (extra credit, optional): part "
+                           f"{entry.part} is not graded")
     if hasattr(session.submission, "deadline") and entry is not None:
         session.submission.deadline = time.monotonic() + entry.timeout
     yield session.submission
@@ -215,6 +234,9 @@ def _student_report(item, call, report) -> None:
     tests_folder = os.path.realpath(ROOT) + os.sep
     if type(exc).__name__ == "StudentImportError":
         report.longrepr = f"{exc}\n{getattr(exc, 'traceback', '')}".rstrip()
+        return
+    if isinstance(exc, NotSubmitted):  # the summary line says it all
+        report._pdbshown = True
         return
     if isinstance(exc, GraderFault) or not isinstance(exc, Exception):
         return  # pytest's own report (a grader problem, KeyboardInterrupt, ...)

@@ -37,7 +37,8 @@ def build(manifest, outcomes: dict, *, intake_problems=(), notes: str = "",
             "name": f"{entry.number} {entry.name}", "number": entry.number,
             "score": entry.points if passed else 0.0, "max_score": entry.points,
             "status": "passed" if passed else "failed", "visibility": entry.visibility,
-            "tags": [entry.part, "public" if entry.public else "hidden"],
+            "tags": [entry.part, "public" if entry.public else "hidden"]
+            + ([scores.EXTRA_TAG] if manifest.extra(entry.part) else []),
             "output_format": "md", "output": _fence(message)}
         if outcome is None:
             test["extra_data"] = {scores.NOT_RUN: True}

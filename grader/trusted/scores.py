@@ -6,10 +6,17 @@ Markdown) the top-level `output` of results.json that Gradescope shows a student
 
 A test that did not run (hidden tests outside Gradescope, a grading that did not finish) is
 marked in results.json (`extra_data.not_run`) and counted apart: never as a failure.
+
+Extra-credit parts (part 6, tagged "extra" in results.json) are shown below the regular
+parts and totalled apart: "Total: 40 / 40, extra credit 5 / 5". results.json's `score` is
+the sum of both (Gradescope accepts a score above the assignment's 40 points).
 """
 from dataclasses import dataclass, field
 
 TOTAL = 40
+EXTRA = 5
+EXTRA_TAG = "extra"
+EXTRA_HEADING = "extra credit (optional, beyond the 40 points)"
 NOT_RUN = "not_run"
 HIDDEN_WHEN = "results are shown when the staff publish the grades"
 HIDDEN_NOT_RUN = f"not run here: hidden tests are graded on Gradescope; their {HIDDEN_WHEN}"
@@ -38,6 +45,7 @@ class Row:
     withheld: float = 0.0     # points of hidden tests, student view: shown after publication
     problem: str = ""         # first line of the first failing test's output
     problems: list = field(default_factory=list)
+    extra: bool = False       # an extra-credit part (beyond the 40 points)
 
 
 def rows(final: dict, manifest=None, *, student: bool = False) -> list[Row]:
@@ -47,13 +55,14 @@ def rows(final: dict, manifest=None, *, student: bool = False) -> list[Row]:
     parts = dict(getattr(manifest, "parts", {}) or {})
     table: dict[str, Row] = {}
     for part, info in parts.items():
-        table[part] = Row(part, info.get("title", ""), float(info.get("points", 0)))
+        table[part] = Row(part, info.get("title", ""), float(info.get("points", 0)),
+                          extra=bool(info.get("extra", False)))
     declared = bool(parts)
     for test in final.get("tests", []):
         if test.get("number") == "0":
             continue  # the submission check: shown above the table
         part = (test.get("tags") or ["?"])[0]
-        row = table.setdefault(part, Row(part, ""))
+        row = table.setdefault(part, Row(part, "", extra=EXTRA_TAG in (test.get("tags") or [])))
         if not declared:
             row.points += test.get("max_score", 0)
         points = test.get("max_score", 0)
@@ -96,6 +105,19 @@ def totals(table: list[Row]) -> tuple[float, float, float, float]:
             sum(r.not_run for r in table), sum(r.withheld for r in table))
 
 
+def split(final: dict, manifest=None) -> tuple[float, float]:
+    """(regular points earned, extra-credit points earned) of a results.json."""
+    table = rows(final, manifest)
+    return (sum(r.earned for r in table if not r.extra),
+            sum(r.earned for r in table if r.extra))
+
+
+def total_line(final: dict, manifest=None) -> str:
+    """"40 / 40, extra credit 5 / 5": what every command prints as the score."""
+    regular, extra = split(final, manifest)
+    return f"{_points(regular)} / {TOTAL}, extra credit {_points(extra)} / {EXTRA}"
+
+
 def text(final: dict, manifest=None) -> str:
     """The terminal table (staff and students alike): every test that ran counts, tests that
     did not run are a column of their own, the first problem is shown in full."""
@@ -115,6 +137,8 @@ def text(final: dict, manifest=None) -> str:
         lines += [f"  {line}" for line in problems]
     lines.append(header)
     for r in table:
+        if r.extra and not any(q.extra for q in table[:table.index(r)]):
+            lines.append(f"{EXTRA_HEADING}:")
         score = f"{_points(r.earned)} / {_points(r.ran)}" if r.tests else "-"
         passed = f"{r.passed}/{r.tests}" if r.tests else "-"
         line = f"{r.part:<5} {r.title:<{title_width}}  {score:>{score_width}}  {passed:>6}"
@@ -122,10 +146,15 @@ def text(final: dict, manifest=None) -> str:
             line += f"  {_pts(r.not_run) if r.not_run else '':>7}"
         line += f"  {r.problem}" if r.problem else ""
         lines.append(line.rstrip())
-    total = f"Total: {_points(final.get('score', earned))} / {TOTAL}"
+    total = f"Total: {total_line(final, manifest)}"
     if show_not_run:
+        regular = [r for r in table if not r.extra]
+        earned, ran, missing, _ = totals(regular)
+        extra_missing = sum(r.not_run for r in table if r.extra)
         total += (f"  ({_points(earned)} / {_points(ran)} in the tests that ran; "
-                  f"{_points(missing)} points not run)")
+                  f"{_points(missing)} points not run"
+                  + (f"; extra credit: {_points(extra_missing)} not run" if extra_missing
+                     else "") + ")")
     lines.append(total)
     reasons = dict.fromkeys(first_line(t.get("output", "")) for t in final.get("tests", [])
                             if not_run(t))
@@ -148,7 +177,10 @@ def markdown(final: dict, manifest=None) -> str:
     if problems:
         lines += ["**Submission problems** (see the Submission check below):", ""]
         lines += [f"- {_cell(line)}" for line in problems] + [""]
-    summary = f"**Public tests: {_points(earned)} / {_points(ran)} points.**"
+    extra_earned = sum(r.earned for r in table if r.extra)
+    extra_ran = sum(r.ran for r in table if r.extra)
+    summary = (f"**Public tests: {_points(earned - extra_earned)} / {_points(ran - extra_ran)} "
+               f"points, extra credit {_points(extra_earned)} / {_points(extra_ran)}.**")
     if withheld:
         summary += (f" Hidden tests ({_points(withheld)} points) have run too; their "
                     f"{HIDDEN_WHEN}.")
@@ -165,6 +197,7 @@ def markdown(final: dict, manifest=None) -> str:
             hidden.append(f"{_pts(r.withheld)}, shown after grades are published")
         if r.not_run:
             hidden.append(f"{_pts(r.not_run)} not run")
-        lines.append(f"| {r.part} | {_cell(r.title)} | {score} | {passed} | "
+        title = f"{r.title} (extra credit)" if r.extra else r.title
+        lines.append(f"| {r.part} | {_cell(title)} | {score} | {passed} | "
                      f"{'; '.join(hidden) or '-'} | {_cell(r.problem)} |")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The parameter names of the public functions, classes and methods of the five student
+"""The parameter names of the public functions, classes and methods of the student
 modules, read with `ast` (nothing is imported), so make_submission.py can tell a student who
 renamed or dropped a parameter before the grader does.
 
@@ -22,6 +22,7 @@ BY_NAME = {
     "training.evaluate": {"batch_size"},
     "training.train": {"steps", "batch_size", "lr", "generator", "callback"},
     "pixelcnn.PixelCNN.__init__": "all",  # PixelCNN(**arch)
+    "attention.PixelTransformer.__init__": "all",  # PixelTransformer(**arch)
 }
 
 
@@ -47,9 +48,10 @@ def of_source(text: str) -> dict:
 
 
 def collect(directory: Path) -> dict:
-    """module -> of_source(module.py) for the five student modules in `directory`."""
+    """module -> of_source(module.py) for the student modules in `directory` (attention.py,
+    optional, only when it is there)."""
     return {name: of_source((Path(directory) / f"{name}.py").read_text(encoding="utf-8"))
-            for name in STUDENT_MODULES}
+            for name in STUDENT_MODULES if (Path(directory) / f"{name}.py").is_file()}
 
 
 def load() -> dict:
@@ -97,12 +99,13 @@ def compare(module: str, expected: dict, text: str) -> tuple[list[str], list[str
         theirs = _render(name, got)
         ours = _render(name, params)
         gone = sorted(named - set(got["pos"]) - set(got["kw"]))
-        required = len(got["pos"]) - got.get("defaults", 0)
+        required = got["pos"][:len(got["pos"]) - got.get("defaults", 0)]
+        unfilled = [p for p in required[len(positional):] if p not in named]  # no default
         if gone:
             costly.append(f"{module}.py: {name} has parameters {theirs}: the grader passes "
                           + ", ".join(f"{p}=" for p in gone) + " by name, so every test "
                           f"that does fails; keep the starter's signature {ours}")
-        elif len(got["pos"]) < len(positional) or required > len(positional):
+        elif len(got["pos"]) < len(positional) or unfilled:
             costly.append(f"{module}.py: {name} has parameters {theirs}: the grader passes "
                           f"{len(positional)} argument(s) by position, as in the starter's "
                           f"{ours}; every test that calls it fails")

@@ -31,7 +31,27 @@ def pixelcnn_shapes(arch: dict) -> dict:
     return shapes
 
 
-SHAPES = {"made": made_shapes, "pixelcnn": pixelcnn_shapes}
+def transformer_shapes(arch: dict) -> dict:
+    """attention.PixelTransformer's parameters (part 6): the judge loads known values into
+    every one and compares the outputs with the reference's (no numpy forward needed)."""
+    dim, inputs = arch["dim"], arch["num_inputs"]
+    wide = arch.get("mlp_ratio", 4) * dim
+    shapes = {"token.weight": (3, dim), "position.weight": (inputs, dim)}
+    for i in range(arch["num_layers"]):
+        block = f"blocks.{i}"
+        shapes.update({f"{block}.norm1.weight": (dim,), f"{block}.norm1.bias": (dim,),
+                       f"{block}.attn.qkv.weight": (3 * dim, dim),
+                       f"{block}.attn.qkv.bias": (3 * dim,),
+                       f"{block}.attn.proj.weight": (dim, dim), f"{block}.attn.proj.bias": (dim,),
+                       f"{block}.norm2.weight": (dim,), f"{block}.norm2.bias": (dim,),
+                       f"{block}.mlp.0.weight": (wide, dim), f"{block}.mlp.0.bias": (wide,),
+                       f"{block}.mlp.2.weight": (dim, wide), f"{block}.mlp.2.bias": (dim,)})
+    shapes.update({"norm.weight": (dim,), "norm.bias": (dim,), "head.weight": (1, dim),
+                   "head.bias": (1,)})
+    return shapes
+
+
+SHAPES = {"made": made_shapes, "pixelcnn": pixelcnn_shapes, "transformer": transformer_shapes}
 
 
 def random_state(model: str, arch: dict, rng, *, positive: bool = False, scale: float = 1.0):
@@ -40,7 +60,9 @@ def random_state(model: str, arch: dict, rng, *, positive: bool = False, scale: 
     changes an output exactly when a path of nonzero (unmasked) weights connects them."""
     state = {}
     for name, shape in SHAPES[model](arch).items():
-        if name.endswith("weight"):
+        if "norm" in name and name.endswith("weight"):  # LayerNorm gains: about 1
+            value = 1.0 + 0.1 * rng.normal(size=shape)
+        elif name.endswith("weight"):
             value = rng.normal(size=shape) / np.sqrt(np.prod(shape[1:]))
         else:
             value = rng.normal(size=shape) * 0.1

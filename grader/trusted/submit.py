@@ -1,5 +1,6 @@
 """make_submission.py: check the student's modules, run the public tests the way the grader
-does (sandboxed), and write submission.zip with the five modules at its root.
+does (sandboxed), and write submission.zip with the five modules at its root (and
+attention.py, the optional extra credit of part 6, when it is there).
 
 Refusals (nothing is written) are one line each, naming the file and the fix: a module
 missing (or all of them: a wrapping folder is named), a symbolic link, a file over the size
@@ -21,7 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
-from grader import ROOT, STUDENT_MODULES
+from grader import OPTIONAL_MODULES, REQUIRED_MODULES, ROOT, STUDENT_MODULES
 
 MAX_FILE_BYTES = 1 << 20  # the grader's cap on a module (grader/trusted/intake.py)
 FORBIDDEN = {".pt", ".pth", ".ckpt", ".npz", ".npy", ".pkl", ".pickle", ".safetensors", ".h5",
@@ -80,7 +81,7 @@ def wrapped(directory: Path) -> str:
     """The one refusal for a folder without any of the five modules at its top: where they
     are, when they are in a folder below (a wrapping folder), else what was expected."""
     from grader.trusted.intake import entries
-    wanted = {f"{m}.py" for m in STUDENT_MODULES}
+    wanted = {f"{m}.py" for m in REQUIRED_MODULES}
     found: dict[str, int] = {}
     for entry in entries(directory, depth=4):
         if entry.name in wanted and entry.is_file(follow_symlinks=False):
@@ -92,7 +93,7 @@ def wrapped(directory: Path) -> str:
         return (f"{directory} holds none of the five modules, but {shown} does ({found[best]} "
                 f"of them): your files are in {shown}; run make_submission.py --dir {shown}")
     return (f"{directory} holds none of the five modules ("
-            + ", ".join(f"{m}.py" for m in STUDENT_MODULES)
+            + ", ".join(f"{m}.py" for m in REQUIRED_MODULES)
             + "): pass --dir with the folder that holds them")
 
 
@@ -110,7 +111,7 @@ def check(directory: Path, *, imports: bool = True) -> Checked:
     if not directory.is_dir():
         return Checked([f"{directory}: folder not found; run from the release root or pass "
                         f"--dir PATH_TO_YOUR_MODULES"], [], [])
-    if not any((directory / f"{m}.py").exists() for m in STUDENT_MODULES):
+    if not any((directory / f"{m}.py").exists() for m in REQUIRED_MODULES):
         return Checked([wrapped(directory)], [], [])
     for folder, dirs, files in os.walk(directory):  # never follows symbolic links
         folder = Path(folder)
@@ -138,8 +139,9 @@ def check(directory: Path, *, imports: bool = True) -> Checked:
         path = directory / f"{module}.py"
         shown = _show(path, directory)
         if not path.exists() and not path.is_symlink():
-            refusals.append(f"{shown} is missing: put your {module}.py there (a fresh copy "
-                            f"is in the release's starter/)")
+            if module not in OPTIONAL_MODULES:  # extra credit: absent is fine (see main)
+                refusals.append(f"{shown} is missing: put your {module}.py there (a fresh "
+                                f"copy is in the release's starter/)")
             continue
         if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
             continue  # reported above
@@ -194,8 +196,8 @@ def helper_imports(directory: Path, module: str, text: str) -> list[str]:
             if candidate.is_file() or (candidate.is_dir() and any(candidate.glob("*.py"))):
                 problems.append(
                     f"{_show(directory / f'{module}.py', directory)} imports {name} "
-                    f"({_show(candidate, directory)}), which is not submitted: only the five "
-                    f"modules are graded, so that import fails on Gradescope; move the code "
+                    f"({_show(candidate, directory)}), which is not submitted: only the problem "
+                    f"set's modules are graded, so that import fails on Gradescope; move the code "
                     f"you need into {module}.py")
                 break
     return problems
@@ -247,13 +249,20 @@ def import_problems(directory: Path, modules: list[str]) -> tuple[list[str], lis
     return problems, notes
 
 
+def submitted(directory: Path) -> list[str]:
+    """The modules that go into the zip: the five, and each optional one that is there."""
+    return [m for m in STUDENT_MODULES
+            if m in REQUIRED_MODULES or (Path(directory) / f"{m}.py").is_file()]
+
+
 def write_zip(directory: Path, out: Path) -> Path:
-    """submission.zip: the five modules at the zip's root, nothing else."""
+    """submission.zip: the five modules (and attention.py when it is there) at the zip's root,
+    nothing else."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + ".part")
     with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-        for module in STUDENT_MODULES:
+        for module in submitted(directory):
             info = zipfile.ZipInfo(f"{module}.py", date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o100644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -280,7 +289,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="make_submission.py", description=(
         "Check your modules, run the public tests as the grader does, write submission.zip."))
     parser.add_argument("--dir", default=str(ROOT / "starter"),
-                        help="folder holding your five modules (default: starter/)")
+                        help="folder holding your modules (default: starter/)")
     parser.add_argument("--out", default=str(ROOT / "submission.zip"),
                         help="where to write the zip (default: submission.zip)")
     parser.add_argument("--no-tests", action="store_true",
@@ -308,8 +317,11 @@ def main(argv=None) -> int:
             print(f"the public tests could not run here ({type(exc).__name__}: {exc}); "
                   f"the zip is written anyway")
     out = write_zip(directory, Path(args.out))
-    print(f"Wrote {out} ({', '.join(f'{m}.py' for m in STUDENT_MODULES)}). "
-          f"Upload it to Gradescope.")
+    modules = submitted(directory)
+    print(f"Wrote {out} ({', '.join(f'{m}.py' for m in modules)}). Upload it to Gradescope.")
+    for module in sorted(set(OPTIONAL_MODULES) - set(modules)):
+        print(f"({module}.py is not in {directory}: the extra credit (part 6, optional) is "
+              f"not graded; the 40 points are graded as usual.)")
     if warnings:
         print("(see the WARNING above: the zip was written, but fix those problems first "
               "if you can)")

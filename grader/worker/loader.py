@@ -19,7 +19,7 @@ import sys
 import traceback
 import types
 
-MODULES = ("probability", "made", "pixelcnn", "sampling", "training")
+from grader import OPTIONAL_MODULES, STUDENT_MODULES as MODULES
 GIVEN = ("data",)  # given code, importable when present
 
 
@@ -117,8 +117,9 @@ class StudentModules:
             raise AttributeError(f"no student module named {name!r}")
         path = os.path.join(self.directory, name + ".py")
         if not os.path.isfile(path):
-            raise StudentImportError(f"{name}.py: file not found in your submission",
-                                     filename=path)
+            why = ("was not submitted (extra credit, optional)" if name in OPTIONAL_MODULES
+                   else "file not found in your submission")
+            raise StudentImportError(f"{name}.py: {why}", filename=path)
         try:
             self._activate()
             return importlib.import_module(f"{self.package}.{name}")

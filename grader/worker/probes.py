@@ -12,10 +12,13 @@ Inputs arrive as torch tensors (the judge sends numpy arrays); outputs are tenso
 dicts and Python scalars. Keep probes generic: a new graded part should need a new test,
 not a new probe.
 """
+import contextlib
+
 import torch
 import torch.nn as nn
 from torch.nn.utils import parametrize
 
+from grader import known_good
 from grader.known_good import as_data, known_good_nll, known_model
 from grader.wire import ProbeError
 
@@ -92,14 +95,35 @@ def layer_state(module: nn.Module) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _known(student, known):
+    """Put known-good functions (grader/known_good.py) in place of student functions, e.g.
+    {"attention.causal_attention_mask": "causal_attention_mask"}, so that one part is graded
+    apart from the part it builds on; restored afterwards (in-process, modules persist)."""
+    saved = []
+    try:
+        for target, name in (known or {}).items():
+            module, _, attr = target.partition(".")
+            owner = getattr(student, module)
+            saved.append((owner, attr, getattr(owner, attr, None)))
+            setattr(owner, attr, getattr(known_good, name))
+        yield
+    finally:
+        for owner, attr, value in reversed(saved):
+            setattr(owner, attr, value)
+
+
 @probe
-def layer_forward(student, target: str, init_args, state, x, new_mask=None):
+def layer_forward(student, target: str, init_args, state, x, new_mask=None, known=None):
     """Build a masked layer, load weights *after* construction, run it; then swap in a new
     mask and run again. A layer that masks only at construction, or caches weight * mask,
-    gives wrong outputs here."""
-    layer = _resolve(student, target)(*init_args)
-    load_state(layer, state)
-    first = layer(x)
+    gives wrong outputs here. A float64 `x` runs the layer in float64; `known`: see _known."""
+    with _known(student, known):
+        layer = _resolve(student, target)(*init_args)
+        if x.dtype == torch.float64:
+            layer = layer.double()
+        load_state(layer, state)
+        first = layer(x)
     if new_mask is None:
         return {"first": first}
     # Reload the weights with the new mask: masking `weight.data` in place on every call is
@@ -116,6 +140,8 @@ def _build(student, model: str, arch: dict) -> nn.Module:
                                  arch.get("ordering"))
     if model == "pixelcnn":
         return student.pixelcnn.PixelCNN(**arch)
+    if model == "transformer":
+        return student.attention.PixelTransformer(**arch)
     raise ProbeError(f"unknown model {model!r}")
 
 
@@ -145,13 +171,15 @@ def _all_paths_alive(net: nn.Module):
 def model_outputs(student, model, arch, queries, state=None, mode="eval", step_data=None):
     """Build the student's model, load `state`, optionally take one SGD step on `step_data`
     (then make every path alive again), then return its outputs for each batch of `queries`
-    (float64) and its layers' effective parameters."""
+    (float64) and its layers' effective parameters. (The transformer's outputs after a step
+    are compared with the reference's after the same step: no paths to keep alive.)"""
     net = _build(student, model, arch).double()
     if state:
         load_state(net, state)
     if step_data is not None:
         _sgd_step(net, step_data.double())
-        _all_paths_alive(net)
+        if model != "transformer":
+            _all_paths_alive(net)
     net.train(mode == "train")
     with torch.no_grad():
         outputs = [net(query.double()) for query in queries]

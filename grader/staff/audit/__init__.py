@@ -21,6 +21,9 @@ def add_audit_arguments(parser):
                              "per-submission seeds (full audit: 200)")
     parser.add_argument("--cases", default=None, metavar="LIST",
                         help="comma-separated malicious case names (default: all)")
+    parser.add_argument("--match", default=None, metavar="PATTERNS",
+                        help="comma-separated name patterns (fnmatch, e.g. 'attn_*,transformer_*')"
+                             ": only the mutants and variants they match, in every category")
 
 
 def run_audit(args) -> int:

@@ -214,15 +214,16 @@ MUTANTS = [
 ]
 
 from .contract import CONTRACT  # noqa: E402  (it builds on _m above)
+from .attention import ATTENTION_MUTANTS, FAST as ATTENTION_FAST  # noqa: E402
 
-MUTANTS += CONTRACT
+MUTANTS += CONTRACT + ATTENTION_MUTANTS
 
 # A few mutants for the fast (CI) subset: one per module, the classic ones.
 FAST = ("nll_mean_over_dims", "bits_log10", "output_mask_nonstrict", "mask_applied_once_at_init",
         "pixelcnn_first_layer_type_B", "conv_mask_B_zeroes_centre_row", "pixels_column_major",
         "train_no_optimizer_step", "degrees_narrow_not_spanning", "degrees_generator_ignored",
         "sample_inverse_ordering", "train_losses_batch_sum", "train_no_shuffle",
-        "evaluate_with_gradients")
+        "evaluate_with_gradients") + ATTENTION_FAST
 
 
 def apply(files: dict, patches) -> dict:

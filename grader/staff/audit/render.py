@@ -1,11 +1,13 @@
 """The audit's report as text, and its verdict."""
 from __future__ import annotations
 
+from .verdicts import FULL
+
 
 def verdict(report: dict) -> bool:
     seeds = report.get("seeds") or {}
     return (all(m["killed"] for m in report["mutants"])
-            and all(v["score"] == 40 for v in report["variants"])
+            and all(v["score"] == FULL for v in report["variants"])
             and all(c["handled"] for c in report["malicious"])
             and report.get("determinism", {}).get("identical", True)
             and all(r["failed_seeds"] == [] for r in seeds.get("rows", []))
@@ -24,7 +26,7 @@ def _problems(report: dict) -> list[str]:
                    f"a mistake of SPEC's catalogue that no public test of {m['part']} catches")
             lines.append(f"mutant {m['name']}: {m.get('error') or why}")
     for v in report["variants"]:
-        if v["score"] != 40:
+        if v["score"] != FULL:
             lines.append(f"variant {v['name']}: {v.get('error') or v['failures']}")
     for c in report["malicious"]:
         if not c["handled"]:
@@ -46,7 +48,7 @@ def render(report: dict) -> str:
         lines.append(f"{m['name']:<38} {m['part']:<4} {m['score']:>5g}  "
                      f"{','.join(m['parts_lost']) or '-':<22} {'yes' if m['killed'] else 'NO':<6} "
                      f"{','.join(m['collateral']) or '-'}")
-    lines += ["", "ALTERNATIVE-CORRECT VARIANTS (must score 40)",
+    lines += ["", "ALTERNATIVE-CORRECT VARIANTS (must score 40 + 5 extra credit)",
               f"{'name':<38} {'score':>5}  parts lost"]
     for v in report["variants"]:
         lines.append(f"{v['name']:<38} {v['score']:>5g}  {','.join(v['parts_lost']) or '-'}")
@@ -86,9 +88,9 @@ def render(report: dict) -> str:
     if problems:
         lines += ["", "NOT AS EXPECTED"] + [f"  - {p}" for p in problems]
     killed = sum(m["killed"] for m in report["mutants"])
-    full = sum(v["score"] == 40 for v in report["variants"])
+    full = sum(v["score"] == FULL for v in report["variants"])
     handled = sum(c["handled"] for c in report["malicious"])
-    lines += ["", f"mutants killed {killed}/{len(report['mutants'])}; variants at 40 "
+    lines += ["", f"mutants killed {killed}/{len(report['mutants'])}; variants at 40 + 5 "
                   f"{full}/{len(report['variants'])}; malicious handled {handled}/"
                   f"{len(report['malicious'])}; determinism "
                   f"{det.get('identical', 'not run')}; {report.get('seconds', 0):g} s; "

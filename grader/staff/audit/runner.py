@@ -4,6 +4,7 @@ gradings import it in their own processes)."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import fnmatch
 import json
 import os
 import secrets
@@ -36,6 +37,12 @@ class Context:
     canary: str
     drop_dir: str
     victim: str
+    match: tuple = ()  # name patterns (--match): only the mutants and variants they match
+
+    def chosen(self, items, fast_names) -> list:
+        """The mutants or variants this run grades (--fast, --match)."""
+        return [i for i in items if (not self.fast or i.name in fast_names) and (
+            not self.match or any(fnmatch.fnmatch(i.name, p) for p in self.match))]
 
     def marker(self, case) -> str:
         return f"ps1-audit-{case.name}-mark"
@@ -49,8 +56,7 @@ class Context:
 
 def mutants_and_variants(ctx: Context, report: dict, only: set) -> None:
     reference = reference_files()
-    mutants = [m for m in MUTANTS if not ctx.fast or m.name in FAST_MUTANTS]
-    variants = [v for v in VARIANTS if not ctx.fast or v.name in FAST_VARIANTS]
+    mutants, variants = ctx.chosen(MUTANTS, FAST_MUTANTS), ctx.chosen(VARIANTS, FAST_VARIANTS)
     jobs = []
     if "mutants" in only:
         jobs += [(f"mutant:{m.name}", write_tree(apply(reference, m.patches),
@@ -201,7 +207,8 @@ def main(args) -> int:
     os.chmod(drop, 0o1777)
     ctx = Context(work, lambda *a: print(*a, flush=True), int(getattr(args, "jobs", 2) or 2),
                   bool(getattr(args, "fast", False)), "PS1-AUDIT-CANARY-" + secrets.token_hex(12),
-                  str(drop), str(work / "victim.txt"))
+                  str(drop), str(work / "victim.txt"),
+                  tuple(p for p in (getattr(args, "match", None) or "").split(",") if p))
     report = {"fast": ctx.fast, "mutants": [], "variants": [], "malicious": [],
               "determinism": {}, "gpu": "no GPU available in this session: CPU only"}
     planted = _plant(ctx)

@@ -96,8 +96,7 @@ def _sweep_subject(name: str, directory: str, parts: list | None, seeds: list[in
 def sweep(ctx, count: int) -> dict:
     seeds = list(range(SEED_BASE, SEED_BASE + count))
     reference = reference_files()
-    mutants = [m for m in MUTANTS if not ctx.fast or m.name in FAST_MUTANTS]
-    variants = [v for v in VARIANTS if not ctx.fast or v.name in FAST_VARIANTS]
+    mutants, variants = ctx.chosen(MUTANTS, FAST_MUTANTS), ctx.chosen(VARIANTS, FAST_VARIANTS)
     work = Path(tempfile.mkdtemp(prefix="seeds-", dir=ctx.work))
     jobs = [(f"mutant:{m.name}", write_tree(apply(reference, m.patches), work / m.name), [m.part],
              seeds) for m in mutants]

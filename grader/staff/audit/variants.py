@@ -238,3 +238,8 @@ VARIANTS += [
 FAST = ("bool_masks_and_buffers", "inplace_weight_data_masking", "masks_via_tril_triu",
         "train_with_scheduler_and_clipping", "masks_through_parametrize",
         "train_dataloader_adamw")
+
+from .attention import ATTENTION_VARIANTS, FAST_VARIANTS as ATTENTION_FAST  # noqa: E402
+
+VARIANTS += ATTENTION_VARIANTS
+FAST += ATTENTION_FAST

@@ -5,6 +5,9 @@ import json
 import os
 
 from grader.trusted.results import validate
+from grader.trusted.scores import EXTRA, TOTAL
+
+FULL = float(TOTAL + EXTRA)  # full marks: the 40 points and the extra credit (attention.py)
 
 NOT_FINISHED = "grading did not finish"
 SHARED = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
@@ -77,7 +80,7 @@ def mutant_row(mutant, final) -> dict:
 def honest_score(case, points, baselines) -> float:
     if case.wrong:
         return float(baselines[case.name].get("score", -1))
-    return case.score if case.score is not None else 40.0 - sum(points[p] for p in case.lost)
+    return case.score if case.score is not None else FULL - sum(points[p] for p in case.lost)
 
 
 def _walk_names(top: str):

@@ -1,7 +1,8 @@
 """Malicious submissions: a copy of reference/ with an attack added (at import or inside one
 graded function), plus extra files. Each case states its honest score: the points its correct
-code earns, i.e. 40 minus the parts its attack breaks (`lost`), an explicit `score`, or, for a
-case that hides a mistake (`wrong`), the score of that wrong code graded without the attack.
+code earns, i.e. 45 (40 and the 5 extra-credit points: attention.py is in the copy) minus the
+parts its attack breaks (`lost`), an explicit `score`, or, for a case that hides a mistake
+(`wrong`), the score of that wrong code graded without the attack.
 
 Attacks never know the canary: they exfiltrate whatever they manage to read (into an exception
 message, which reaches results.json, and to stdout). The runner checks that no output holds
@@ -72,8 +73,8 @@ CASES = [
          lost=("1a",)),
     Case("import_reference", "ModuleNotFoundError / unreadable; score 40",
          inject=(("probability.py", "1a", A.IMPORT_REFERENCE),)),
-    Case("hardcoded_public_answers", "public kl test passes, hidden kl test fails: 39",
-         inject=(("probability.py", "1a", A.HARDCODE_PUBLIC),), score=39.0,
+    Case("hardcoded_public_answers", "public kl test passes, hidden kl test fails: 39 (+ 5 "
+         "extra credit)", inject=(("probability.py", "1a", A.HARDCODE_PUBLIC),), score=44.0,
          checks=("hidden_1a_failed",)),
     Case("while_true", "per-test wall-clock timeout; kl fails; rest 40",
          inject=(("probability.py", "1a", "while True:\n    pass\n"),), lost=("1a",)),
@@ -118,7 +119,7 @@ CASES = [
          inject=(("training.py", "5b/5c", F.TRAIN_IN_GRANDCHILD),), lost=("5b", "5c")),
     Case("train_leaves_orphan", "train leaves a process burning CPU after it returns: the "
          "timed tests fail (orphans), nothing else", inject=(("training.py", "5b/5c",
-                                                              F.ORPHAN_KEEPS_WORKING),), score=38.0),
+                                                              F.ORPHAN_KEEPS_WORKING),), score=43.0),
     Case("perfect_predictor_after_train", "train never trains, fakes decreasing losses and "
          "patches forward to peek at x: the trusted worker scores the untouched parameters; "
          "5b and 5c lost", inject=(("training.py", "5b/5c", F.PERFECT_PREDICTOR),),

@@ -1,0 +1,48 @@
+"""Part 6 (hidden, extra credit): other sizes, large scores, train mode and after an
+optimizer step, and normalisation."""
+from grader.trusted.sequence import check_normalised, check_transformer
+from tests_public.test_attention import check_attention
+
+
+def test_causal_attention_mask_sizes(submission, expected, check, rng):
+    for length in (1, int(rng.integers(2, 9)), int(rng.integers(9, 40))):
+        got = submission.call("attention.causal_attention_mask", length)
+        want = expected.call("attention.causal_attention_mask", length)
+        check.tensor(got, what=f"causal_attention_mask({length})", shape=(length, length),
+                     kind="bool")
+        check.equal(got, want, what=f"causal_attention_mask({length})")
+
+
+def test_self_attention_random_sizes(submission, expected, check, rng):
+    for heads, head_dim in ((int(rng.integers(2, 5)), int(rng.integers(2, 6))), (1, 4)):
+        check_attention(submission, expected, check, rng, batch=int(rng.integers(2, 5)),
+                        length=int(rng.integers(3, 9)), dim=heads * head_dim, heads=heads)
+
+
+def test_self_attention_large_scores(submission, expected, check, rng):
+    heads = int(rng.integers(2, 5))
+    check_attention(submission, expected, check, rng, batch=int(rng.integers(2, 5)),
+                    length=int(rng.integers(3, 9)), dim=heads * int(rng.integers(2, 5)),
+                    heads=heads, large=True)
+
+
+def _arch(rng):
+    heads = int(rng.integers(2, 4))
+    return {"num_inputs": int(rng.integers(5, 10)), "dim": heads * int(rng.integers(2, 5)),
+            "num_heads": heads, "num_layers": int(rng.integers(1, 3)), "mlp_ratio": 2}
+
+
+def test_transformer_train_mode_and_after_step(submission, expected, check, rng):
+    arch = _arch(rng)
+    for mode, step in (("train", False), ("train", True), ("eval", True)):
+        check_transformer(submission, expected, check, arch, rng, mode=mode, step=step,
+                          large=True,
+                          context=f"PixelTransformer({arch}), {mode} mode"
+                                  + (", after an optimizer step" if step else "")
+                                  + ", large attention scores in the first block")
+
+
+def test_transformer_sums_to_one(submission, expected, check, rng):
+    arch = _arch(rng)
+    check_normalised(submission, expected, check, arch, rng,
+                     context=f"PixelTransformer({arch})")
