@@ -295,6 +295,24 @@ def test_transformer_samples_are_those_of_whole_canvases():
     assert torch.equal(fast.view(3, -1), whole) and 0 < whole.mean() < 1
 
 
+def test_validation_progress_leaves_the_outputs_alone(monkeypatch):
+    """mean_nll counts images with a forward hook; a bar that redraws on every batch (as one
+    does every few seconds in a long validation) must not change what the model returns."""
+    from tqdm import tqdm
+
+    from reference import train
+    from reference.made import MADE
+    from reference.probability import nll
+
+    monkeypatch.setattr(train, "progress", lambda total, desc, unit, leave=True: tqdm(
+        total=total, mininterval=0, miniters=1, file=open(__import__("os").devnull, "w")))
+    torch.manual_seed(0)
+    model, data = MADE(6, [8]), (torch.rand(300, 6) < 0.5).float()
+    with torch.no_grad():
+        want = nll(model(data), data).mean().item()
+    assert train.mean_nll(model, data, "cpu", 1, "validating") == pytest.approx(want, rel=1e-6)
+
+
 def test_bad_device(tmp_path, capsys):
     device = "tpu" if torch.cuda.is_available() else "cuda"
     status, lines = run_main(capsys, "--model", "made", "--device", device, "--out", tmp_path)
