@@ -28,6 +28,22 @@ def _array(value):
 
 # ----------------------------------------------------------------------------- observing
 
+def read_outputs(got, queries, *, context: str, per: str) -> list:
+    """The model's outputs from a model_outputs reply, as float64 arrays of the queries'
+    shapes, or a Failure that says what came back (one logit per `per` expected)."""
+    if type(got) is not dict or type(got.get("outputs")) is not list \
+            or len(got["outputs"]) != len(queries):
+        raise Failure(f"{context}: the model's outputs could not be read")
+    outputs = []
+    for query, output in zip(queries, got["outputs"]):
+        if not isinstance(output, Tensor) or output.shape != query.shape:
+            shape = output.shape if isinstance(output, Tensor) else type(output).__name__
+            raise Failure(f"{context}: the model returned {shape} for an input of shape "
+                          f"{query.shape}; it must return one logit per {per}")
+        outputs.append(output.array.astype(np.float64))
+    return outputs
+
+
 def observe(submission, model: str, arch: dict, rng, *, queries, state, mode="eval",
             step=False, context: str):
     """Run the student's model, holding `state`, on `queries` (a list of input batches), after
@@ -39,16 +55,7 @@ def observe(submission, model: str, arch: dict, rng, *, queries, state, mode="ev
         step_data = (rng.random((8, *shape)) < 0.5).astype(np.float64)
     got = submission.run("model_outputs", model=model, arch=arch, state=state, queries=queries,
                          mode=mode, step_data=step_data)
-    if type(got) is not dict or type(got.get("outputs")) is not list \
-            or len(got["outputs"]) != len(queries):
-        raise Failure(f"{context}: the model's outputs could not be read")
-    outputs = []
-    for query, output in zip(queries, got["outputs"]):
-        if not isinstance(output, Tensor) or output.shape != query.shape:
-            shape = output.shape if isinstance(output, Tensor) else type(output).__name__
-            raise Failure(f"{context}: the model returned {shape} for an input of shape "
-                          f"{query.shape}; it must return one logit per input dimension")
-        outputs.append(output.array.astype(np.float64))
+    outputs = read_outputs(got, queries, context=context, per="input dimension")
     layers = got.get("layers")
     layers = {k: _array(v) for k, v in layers.items() if isinstance(v, Tensor)} \
         if type(layers) is dict else None

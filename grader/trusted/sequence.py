@@ -19,8 +19,7 @@ import numpy as np
 
 from grader.trusted import skeleton
 from grader.trusted.checks import Failure
-from grader.trusted.properties import all_binary, log_total_probability
-from grader.wire import Tensor
+from grader.trusted.properties import all_binary, log_total_probability, read_outputs
 
 SCORE = -3e4      # query 0's score against key 0 in the large-score tests
 BATCH = 3
@@ -101,16 +100,7 @@ def check_causal(dep: np.ndarray, *, context: str) -> None:
 def outputs_of(got, queries, *, context: str) -> list:
     """The model's outputs from a model_outputs reply, as float64 arrays of the queries'
     shape, or a Failure that says what came back."""
-    if type(got) is not dict or type(got.get("outputs")) is not list \
-            or len(got["outputs"]) != len(queries):
-        raise Failure(f"{context}: the model's outputs could not be read")
-    outputs = []
-    for query, output in zip(queries, got["outputs"]):
-        if not isinstance(output, Tensor) or output.shape != query.shape:
-            shape = output.shape if isinstance(output, Tensor) else type(output).__name__
-            raise Failure(f"{context}: the model returned {shape} for an input of shape "
-                          f"{query.shape}; it must return one logit per position")
-        outputs.append(output.array.astype(np.float64))
+    outputs = read_outputs(got, queries, context=context, per="position")
     if not all(np.all(np.isfinite(out)) for out in outputs):
         raise Failure(f"{context}: the model returned nan or inf (a query whose every key is "
                       f"masked gives a softmax of nan: query i must attend to key i)")
