@@ -55,10 +55,13 @@ def dirs():
 
 
 @pytest.fixture(scope="module")
-def sb(dirs):
+def sb(dirs, record_isolation):
     with Sandbox(dirs["sub"], reference_dir=dirs["ref"], probe_modules=PROBES,
                  user=TEST_USER if os.geteuid() == 0 else None,
                  protected=[dirs["ref"], dirs["secret"]], memory_mb=500, cpu_seconds=30) as box:
+        record_isolation("namespaces (mount, IPC, network, PID; the sweep is tested apart)"
+                         if box.isolated else
+                         f"sweep only ({box.zygote_info.get('namespaces')})")
         box.first_pid = box.proc.pid
         yield box
         assert box.proc.pid == box.first_pid and box.proc.poll() is None, "zygote was replaced"
