@@ -323,3 +323,21 @@ def test_loader_in_process_shares_one_module_per_file(tmp_path):
     assert 'training.py", line 2' in info.value.traceback
     with pytest.raises(AttributeError):
         student.os
+
+
+def test_import_time_changes_to_global_state_are_undone(tmp_path):
+    """A module that changes torch's global state at import (gradients off, float64, a seed)
+    leaves it as it was for the next caller: train's tests find the default loss in
+    probability.py and must not fail because of what that module did at import."""
+    import torch
+
+    (tmp_path / "probability.py").write_text(
+        "import torch\ntorch.set_grad_enabled(False)\ntorch.set_default_dtype(torch.float64)\n"
+        "torch.manual_seed(12345)\nVALUE = 1\n")
+    torch.manual_seed(0)
+    want = torch.rand(3)
+    torch.manual_seed(0)
+    student = StudentModules(tmp_path, package="global_state_pkg")
+    assert student.probability.VALUE == 1
+    assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
+    assert torch.equal(torch.rand(3), want)

@@ -11,6 +11,7 @@ Used in-process (students running pytest) and inside the sandbox worker child.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -94,6 +95,33 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass  # already executed under its package name
 
 
+@contextlib.contextmanager
+def _global_state_kept():
+    """Undo what a module changed at import in torch's, numpy's and random's global state
+    (gradient mode, default dtype and device, threads, random states): a test then never
+    depends on another module's import-time side effects (probability.py disabling gradients
+    would otherwise break train's tests, which find the default loss there)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    saved = (torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_default_device(),
+             torch.get_num_threads(), torch.get_rng_state(), np.random.get_state(),
+             random.getstate())
+    try:
+        yield
+    finally:
+        grad, dtype, device, threads, torch_rng, numpy_rng, python_rng = saved
+        torch.set_grad_enabled(grad)
+        torch.set_default_dtype(dtype)
+        torch.set_default_device(device)
+        torch.set_num_threads(threads)
+        torch.set_rng_state(torch_rng)
+        np.random.set_state(numpy_rng)
+        random.setstate(python_rng)
+
+
 class StudentModules:
     """Lazy attribute access to the student's modules in ``directory``."""
 
@@ -120,9 +148,13 @@ class StudentModules:
             why = ("was not submitted (extra credit, optional)" if name in OPTIONAL_MODULES
                    else "file not found in your submission")
             raise StudentImportError(f"{name}.py: {why}", filename=path)
+        qualified = f"{self.package}.{name}"
         try:
             self._activate()
-            return importlib.import_module(f"{self.package}.{name}")
+            if qualified in sys.modules:
+                return sys.modules[qualified]
+            with _global_state_kept():
+                return importlib.import_module(qualified)
         except BaseException as exc:
             # A real Ctrl-C (not one raised by the student's module) must still stop pytest.
             if isinstance(exc, KeyboardInterrupt) and not _from_student(exc, self.directory):
