@@ -80,7 +80,12 @@ def mutant_row(mutant, final) -> dict:
 def honest_score(case, points, baselines) -> float:
     if case.wrong:
         return float(baselines[case.name].get("score", -1))
-    return case.score if case.score is not None else FULL - sum(points[p] for p in case.lost)
+    if case.score is not None:
+        return case.score
+    from grader.trusted.manifest import load
+    failing = sum(t.points for t in load().tests
+                  if case.failing and t.id.startswith(case.failing) and t.part not in case.lost)
+    return FULL - sum(points[p] for p in case.lost) - failing
 
 
 def _walk_names(top: str):

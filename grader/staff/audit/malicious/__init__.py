@@ -22,6 +22,7 @@ class Case:
     inject: tuple = ()             # ((module file, where, code), ...) where: "import" or a part
     extra: dict = field(default_factory=dict)   # extra files shipped in the upload
     lost: tuple = ()               # parts whose points the honest score loses entirely
+    failing: tuple = ()            # test ids (or their prefixes) whose points it loses too
     score: float | None = None     # explicit honest score (overrides `lost`)
     replace: dict = field(default_factory=dict)  # module file -> full text (no reference copy)
     checks: tuple = ()             # extra named checks (see runner)
@@ -74,7 +75,8 @@ CASES = [
     Case("import_reference", "ModuleNotFoundError / unreadable; score 40",
          inject=(("probability.py", "1a", A.IMPORT_REFERENCE),)),
     Case("hardcoded_public_answers", "public kl test passes, hidden kl test fails: 39 (+ 5 "
-         "extra credit)", inject=(("probability.py", "1a", A.HARDCODE_PUBLIC),), score=44.0,
+         "extra credit)", inject=(("probability.py", "1a", A.HARDCODE_PUBLIC),),
+         failing=("tests_hidden/test_probability.py::test_kl_divergence",),
          checks=("hidden_1a_failed",)),
     Case("while_true", "per-test wall-clock timeout; kl fails; rest 40",
          inject=(("probability.py", "1a", "while True:\n    pass\n"),), lost=("1a",)),
@@ -119,7 +121,8 @@ CASES = [
          inject=(("training.py", "5b/5c", F.TRAIN_IN_GRANDCHILD),), lost=("5b", "5c")),
     Case("train_leaves_orphan", "train leaves a process burning CPU after it returns: the "
          "timed tests fail (orphans), nothing else", inject=(("training.py", "5b/5c",
-                                                              F.ORPHAN_KEEPS_WORKING),), score=43.0),
+                                                              F.ORPHAN_KEEPS_WORKING),),
+         failing=("tests_hidden/test_training.py::test_train_timed",)),
     Case("perfect_predictor_after_train", "train never trains, fakes decreasing losses and "
          "patches forward to peek at x: the trusted worker scores the untouched parameters; "
          "5b and 5c lost", inject=(("training.py", "5b/5c", F.PERFECT_PREDICTOR),),
