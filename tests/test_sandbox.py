@@ -7,8 +7,11 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from grader.trusted.sandbox import Sandbox
 from grader.wire import Tensor, Unsupported
 from grader.worker.loader import StudentImportError, StudentModules
 
+ROOT = Path(__file__).resolve().parent.parent
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (sandbox user)")
 PROBES = {"student": "tests.sandbox_probes", "reference": "tests.sandbox_probes"}
 # Not the grader's ps1sandbox: a sweep kills every process of its user, so a grading run on
@@ -341,3 +345,13 @@ def test_import_time_changes_to_global_state_are_undone(tmp_path):
     assert student.probability.VALUE == 1
     assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
     assert torch.equal(torch.rand(3), want)
+
+
+def test_ci_fails_when_the_expected_isolation_was_not_tested():
+    """.ci/run expects the namespace path: a run whose sandbox tests did not take it (here, none
+    ran) fails, so a green CI means the namespace path was tested there."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/test_layout.py"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PS1_EXPECT_ISOLATION": "namespaces"}, timeout=120)
+    assert proc.returncode == 1, proc.stdout
+    assert "PS1_EXPECT_ISOLATION=namespaces, but the sandbox tests took: not tested" in proc.stdout
