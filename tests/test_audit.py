@@ -25,11 +25,25 @@ def test_audit_data_applies_to_reference():
     for item in MUTANTS + VARIANTS:
         for name, text in apply(reference, item.patches).items():
             compile(text, f"{item.name}/{name}", "exec")
-    placeholders = {"DROP_DIR": "/tmp/drop", "VICTIM_PATH": "/tmp/victim", "MARKER": "m"}
+    placeholders = {"DROP_DIR": "/tmp/drop", "VICTIM_PATH": "/tmp/victim", "MARKER": "m",
+                    "SHM_KEY": 1}
     for case in CASES:
         for name, text in sources.malicious_files(case, placeholders).items():
             if name in sources.FILES:
                 compile(text, f"{case.name}/{name}", "exec")
+
+
+def test_two_audits_on_one_machine_do_not_see_each_others_leftovers(tmp_path):
+    """Leftover checks look for a case's marker and SysV key machine-wide: both must be unique
+    to the run, or one audit reports the other's in-flight files as left behind."""
+    from grader.staff.audit.malicious import CASES
+    contexts = []
+    for name in ("ps1-audit-aaaa", "ps1-audit-bbbb"):
+        (tmp_path / name).mkdir()
+        contexts.append(runner.Context(tmp_path / name, print, 1, True, "c", "d", "v"))
+    first, second = contexts
+    assert first.shm_key != second.shm_key
+    assert all(first.marker(case) != second.marker(case) for case in CASES)
 
 
 @pytest.mark.audit

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,14 @@ class Context:
             not self.match or any(fnmatch.fnmatch(i.name, p) for p in self.match))]
 
     def marker(self, case) -> str:
-        return f"ps1-audit-{case.name}-mark"
+        """Unique to this run (its work folder's random name): two audits on one machine must
+        not find each other's in-flight files as leftovers."""
+        return f"{self.work.name}-{case.name}-mark"
+
+    @property
+    def shm_key(self) -> int:
+        """The persistence attack's SysV key, unique to this run for the same reason."""
+        return 0x50530000 | zlib.crc32(self.work.name.encode()) & 0xFFFF
 
     def victim_changed(self) -> bool:
         try:
@@ -83,7 +91,7 @@ def _malicious_jobs(ctx: Context, report: dict, cases, gradescope) -> list:
     if not gradescope.prepare():
         raise RuntimeError(f"the Gradescope path is not available: {gradescope.detail}")
     report["malicious_path"], report["malicious_path_detail"] = "gradescope", gradescope.detail
-    substitutions = {"DROP_DIR": ctx.drop_dir, "VICTIM_PATH": ctx.victim}
+    substitutions = {"DROP_DIR": ctx.drop_dir, "VICTIM_PATH": ctx.victim, "SHM_KEY": ctx.shm_key}
     jobs = []
     for case in cases:
         files = malicious_files(case, dict(substitutions, MARKER=ctx.marker(case)))

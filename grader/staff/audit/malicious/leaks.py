@@ -19,7 +19,7 @@ for _folder in _places:
         except OSError:
             pass
 _libc = _ctypes.CDLL(None, use_errno=True)
-_libc.shmget(0x50533131, 4096, 0o1000 | 0o666)
+_libc.shmget(SHM_KEY, 4096, 0o1000 | 0o666)
 '''
 
 PERSIST_LOOK = '''
@@ -28,7 +28,7 @@ _found = []
 for _top in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"):
     for _root, _dirs, _files in _os.walk(_top):
         _found += [_os.path.join(_root, _n) for _n in _dirs + _files if MARKER in _n]
-if _ctypes.CDLL(None, use_errno=True).shmget(0x50533131, 0, 0) >= 0:
+if _ctypes.CDLL(None, use_errno=True).shmget(SHM_KEY, 0, 0) >= 0:
     _found.append("SysV shm")
 if _found:  # something from an earlier test survived: this answer is wrong on purpose
     return nll_nats * 0 + 12345.0
