@@ -105,17 +105,16 @@ def _walk_names(top: str):
                 pass
 
 
-def leftovers(marker: str, shm_key: int | None = None) -> list[str]:
-    """Files or folders named with `marker` left in the shared writable places, and the
-    persistence attack's SysV segment (`shm_key`)."""
+def leftovers(marker: str, shm_key: int) -> list[str]:
+    """Files or folders named with `marker` left in the shared writable places, and a SysV
+    shared-memory segment with `shm_key` (the persistence attack's)."""
     found = [p for top in SHARED for p in _walk_names(top) if marker in os.path.basename(p)]
-    if shm_key is not None:
-        try:
-            with open("/proc/sysvipc/shm") as f:
-                found += [f"SysV shm key {shm_key:#x}" for line in f
-                          if line.split()[:1] == [str(shm_key)]]
-        except OSError:
-            pass
+    try:
+        with open("/proc/sysvipc/shm") as f:
+            found += [f"SysV shm key {shm_key:#x}" for line in f
+                      if line.split()[:1] == [str(shm_key)]]
+    except OSError:
+        pass
     return found[:5]
 
 
