@@ -26,17 +26,21 @@ def _isolation(config) -> str:
     return config.stash.get(ISOLATION, NOT_RECORDED)
 
 
-def pytest_sessionfinish(session, exitstatus):
+def _unmet_expectation(config) -> str | None:
+    """PS1_EXPECT_ISOLATION's value when the sandbox tests did not take that path."""
     expected = os.environ.get("PS1_EXPECT_ISOLATION")
-    if expected and exitstatus == 0 and not _isolation(session.config).startswith(expected):
+    return expected if expected and not _isolation(config).startswith(expected) else None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if exitstatus == 0 and _unmet_expectation(session.config):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    isolation = _isolation(config)
-    if ISOLATION in config.stash or os.environ.get("PS1_EXPECT_ISOLATION"):
+    isolation, unmet = _isolation(config), _unmet_expectation(config)
+    if ISOLATION in config.stash or unmet:
         terminalreporter.write_line(f"sandbox isolation on this machine: {isolation}")
-    expected = os.environ.get("PS1_EXPECT_ISOLATION")
-    if expected and not isolation.startswith(expected):
-        terminalreporter.write_line(f"FAILED: PS1_EXPECT_ISOLATION={expected}, but the sandbox "
+    if unmet:
+        terminalreporter.write_line(f"FAILED: PS1_EXPECT_ISOLATION={unmet}, but the sandbox "
                                     f"tests took: {isolation}", red=True)
