@@ -4,6 +4,7 @@ Imported by the zygote (``probe_module="tests.sandbox_probes"``) before any fork
 """
 import errno
 import os
+import signal
 import socket
 import sys
 import time
@@ -92,8 +93,15 @@ def _spin(seconds):
 
 
 def burn(student, seconds=0.5, where="self"):
-    """Use `seconds` of CPU here, in a child that is waited for, or in an orphan that is still
-    running (not yet done) when this worker returns."""
+    """Use `seconds` of CPU here, in a child that is waited for, in an orphan that is still
+    running (not yet done) when this worker returns, or in a child that the kernel would
+    reap by itself (SIGCHLD ignored): nobody waits for it, so no rusage holds its CPU time."""
+    refused = None
+    if where == "auto_reaped":
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        except OSError as exc:
+            refused = exc.errno
     if where == "self":
         _spin(seconds)
     else:
@@ -108,9 +116,13 @@ def burn(student, seconds=0.5, where="self"):
         os.close(write_fd)
         if where == "waited_child":
             os.waitpid(pid, 0)
+        elif where == "auto_reaped":
+            os.read(read_fd, 1)  # EOF: the child has exited (and, unrefused, is reaped)
+            while refused is None and os.path.exists(f"/proc/{pid}"):
+                time.sleep(0.01)
         else:
             os.read(read_fd, 1)
-    return {"own_cpu": time.process_time()}
+    return {"own_cpu": time.process_time(), "refused": refused}
 
 
 PERSIST_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")

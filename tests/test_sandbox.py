@@ -3,6 +3,7 @@
 One zygote serves the whole module (it must survive every test); a second one without a
 sandbox user covers the non-root code path and the CPU limit.
 """
+import errno
 import os
 import pwd
 import shutil
@@ -192,6 +193,19 @@ def test_cpu_time_counts_every_process_the_worker_started(sb, where):
     assert out.value["own_cpu"] < (0.55 if where != "self" else 10)
     assert out.usage.cpu_seconds >= 0.55, out.usage
     assert out.usage.orphans == (1 if where == "orphan" else 0)
+
+
+@pytest.mark.parametrize("box", ["sb", pytest.param("swept", marks=ROOT_ONLY), "plain"])
+def test_cpu_time_counts_a_child_the_kernel_would_reap_by_itself(request, box):
+    """A child whose parent ignores SIGCHLD is reaped by the kernel, and no wait adds its CPU
+    time to anyone's: a student worker may not change SIGCHLD (grader/worker/waitable.py), so
+    the child is waited for and its CPU counted, on either isolation path and without a
+    sandbox user alike."""
+    out = request.getfixturevalue(box).run("burn", {"seconds": 0.6, "where": "auto_reaped"},
+                                           timeout=20)
+    assert out.ok, out
+    assert out.value["refused"] == errno.EPERM, out.value
+    assert out.value["own_cpu"] < 0.55 and out.usage.cpu_seconds >= 0.55, out.usage
 
 
 @ROOT_ONLY

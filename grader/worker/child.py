@@ -19,6 +19,7 @@ import sys
 import tempfile
 
 from grader import wire
+from grader.worker.waitable import forbid_auto_reap
 
 RESULT_FD = 3
 MAX_REQUEST = 256 << 20
@@ -85,6 +86,15 @@ def _error(exc: BaseException, directory: str | None) -> dict:
             "traceback": filter_traceback(exc, directory) if directory else ""}
 
 
+def _keep_children_waitable() -> None:
+    """No auto-reaped child, whose CPU time the fork server's clock would miss (waitable.py).
+    A kernel without seccomp leaves the clock as it was, rather than failing every test."""
+    try:
+        forbid_auto_reap()
+    except OSError:
+        pass
+
+
 def _redirect(res_w: int, out_w: int) -> None:
     """fd 0 reads nothing, 1 and 2 go to the capped output pipe, 3 is the result pipe; every
     other descriptor (the control socket included) is closed."""
@@ -119,6 +129,8 @@ def run(cfg: dict, raw: bytes, res_w: int, out_w: int, scratch: str, role: str, 
     os.chdir(scratch)
     sandboxed = role == "student" and cfg["uid"] is not None
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid binaries (su, sudo) from here on
+    if role == "student":
+        _keep_children_waitable()
     if sandboxed:
         _drop_privileges(cfg)
     os.environ.clear()
