@@ -32,11 +32,6 @@ def test_code_cannot_be_closed_by_the_text_it_shows():
     assert text.table_cell("x | ![i](u)") == "` x \u00a6 ![i](u) `"
 
 
-def test_markdown_text_starts_no_markup():
-    assert text.markdown_text("![i](http://e) <img src=x> <http://e>") == (
-        "\\!\\[i\\]\\(http\\:\\/\\/e\\) \\<img src\\=x\\> \\<http\\:\\/\\/e\\>")
-
-
 def test_csv_cells_never_start_a_formula():
     assert [text.for_csv_cell(v) for v in ("=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "\t=1",
                                            "\r=1", "\uff1d1", "ok", 3.5, 7)] == [
@@ -57,7 +52,7 @@ def test_an_exception_whose_str_raises_is_still_described():
 @given(ANY_TEXT)
 def test_no_function_lets_a_control_through(value):
     for function in (text.visible, text.code_block, text.code_span, text.table_cell,
-                     text.markdown_text, text.for_csv_cell):
+                     text.for_csv_cell):
         shown = function(value)
         assert not CONTROL.search(shown)
         shown.encode("utf-8")

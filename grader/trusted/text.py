@@ -14,7 +14,6 @@ make_submission.py) and the batch CSV (opened in a spreadsheet). The rule:
 2. Markdown: a student's text appears only inside code (`code_block`, `code_span`,
    `table_cell`), whose fence is longer than any backtick run in the text, so it cannot
    close it; inside code, Markdown and HTML are shown literally (no image, link or tag).
-   `markdown_text` escapes every ASCII punctuation mark, for the rare place code won't do.
 3. `for_csv_cell`: one line, and a cell a spreadsheet would read as a formula (starting with
    = + - @ tab or CR, OWASP "CSV injection") gets a leading apostrophe.
 
@@ -30,7 +29,6 @@ import re
 _HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
                      "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _BACKTICKS = re.compile("`+")
-_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
 # A spreadsheet reads a cell starting so as a formula (OWASP); tab and CR never start a cell
 # here, `for_csv_cell` writes them as "\\t" and "\\r". Full-width forms too, for some locales.
 FORMULA_STARTS = tuple("=+-@\uff1d\uff0b\uff0d\uff20")
@@ -90,13 +88,6 @@ def table_cell(text: str | bytes) -> str:
     (GFM splits a row at a pipe even inside code, and its backslash escape is itself
     escapable, so the pipe is replaced rather than escaped)."""
     return code_span(visible(text).replace("|", "\u00a6"))
-
-
-def markdown_text(text: str | bytes) -> str:
-    """`text` as Markdown prose that renders literally: every ASCII punctuation mark is
-    backslash-escaped (no emphasis, link, image, HTML tag or autolink can start); newlines
-    are kept."""
-    return _PUNCTUATION.sub(r"\\\1", visible(text))
 
 
 def for_csv_cell(value):
