@@ -211,7 +211,9 @@ def test_cpu_time_counts_a_child_the_kernel_would_reap_by_itself(request, box):
 @ROOT_ONLY
 def test_kills_are_retried_once_and_told_apart(sb):
     """A SIGKILL that is not the grader's doing is retried; only a repeat is the student's.
-    The OOM killer striking a small worker is the machine's fault, never the student's."""
+    The OOM killer striking a small worker may be the machine's fault, or the student's (a
+    child it started filled the memory): retried, and a repeat costs that test only, never
+    the grading; a trusted worker's is the grader's fault."""
     from grader.trusted.interfaces import GraderFault, Sandboxed, StudentCodeError
     from grader.trusted.outcome import classify
     import threading
@@ -238,9 +240,16 @@ def test_kills_are_retried_once_and_told_apart(sb):
                      cpu_seconds=30, result_cap=1 << 20, baseline_kb=250_000)
     big = classify(b"", dict(killed, oom_kills=1, max_rss_kb=900_000), "", timeout=5,
                    memory_mb=500, cpu_seconds=30, result_cap=1 << 20, baseline_kb=250_000)
-    assert (small.kind, big.kind) == ("infrastructure", "memory")
-    with pytest.raises(GraderFault):
+    assert (small.kind, big.kind) == ("system_kill", "memory")
+    with pytest.raises(StudentCodeError, match="lack of memory.*twice in a row") as info:
         Sandboxed(_FakeSandbox(small)).run("echo")
+    assert info.value.kind == "system_kill"
+    with pytest.raises(GraderFault):
+        Sandboxed(_FakeSandbox(small), role="measure").run("echo")
+    lost = classify(b"", {"lost": True}, "", timeout=5, memory_mb=500, cpu_seconds=30,
+                    result_cap=1 << 20)
+    with pytest.raises(GraderFault):
+        Sandboxed(_FakeSandbox(lost)).run("echo")
 
 
 class _FakeSandbox:
