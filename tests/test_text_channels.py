@@ -3,7 +3,8 @@
 the terminal table of `grade`/`gradescope`/make_submission.py, their other prints, the batch
 CSV and the batch report. Each must stay valid UTF-8 JSON or text, hold no control character,
 and render (as GitHub-flavoured Markdown with raw HTML and links allowed, the most permissive
-renderer) to no image, link or HTML tag of the student's. Derandomized: CI is repeatable."""
+renderer: the audit's `student_markup`) to no image, link or HTML tag of the student's.
+Derandomized: CI is repeatable."""
 import csv
 import dataclasses
 import io
@@ -14,31 +15,21 @@ import shutil
 from contextlib import redirect_stdout
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from markdown_it import MarkdownIt
 
-from grader import STUDENT_MODULES, wire
+from grader import wire
 from grader.staff import batch, gradescope, report
+from grader.staff.audit.verdicts import CONTROL, MODULE_LINK, student_markup
 from grader.trusted import intake, manifest as manifest_module, plugin, results, scores
 from grader.trusted.interfaces import StudentCodeError
 from grader.trusted.outcome import decode_result
 from grader.trusted.submit import say
 
 MANIFEST = manifest_module.load()
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e"
-                     "\u2066-\u2069]")
-RENDER = MarkdownIt("gfm-like", {"html": True, "linkify": True})
-# The only tags our own Markdown produces: anything else came from a student.
-OURS = {"p", "strong", "table", "thead", "tbody", "tr", "th", "td", "code", "pre", "ul", "li",
-        "br", "h1", "h2"}
-TAG = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
-# Markup of the staff's own: the report's histogram and regrade link, and the module names
-# in the staff's prose ("attention.py"), which a fuzzy linkifier takes for Paraguayan domains.
-MODULE = "(?:%s)\\.py" % "|".join(STUDENT_MODULES)
-STAFF_MARKUP = re.compile(f'<a href="http://{MODULE}">{MODULE}</a>'
-                          '|<img src="histogram.png" alt="score histogram" />'
-                          '|<a href="regrade.md">regrade.md</a>')
+# The report's own markup: its histogram and the link to the regrade diff.
+REPORT_MARKUP = re.compile(MODULE_LINK.pattern
+                           + '|<img src="histogram.png" alt="score histogram" />'
+                           + '|<a href="regrade.md">regrade.md</a>')
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 HOSTILE = st.sampled_from(["![t](http://e.example/t.png)", "<img src=http://e.example/t>",
@@ -57,10 +48,9 @@ def assert_clean_text(text: str) -> None:
     text.encode("utf-8")
 
 
-def assert_clean_markdown(markdown: str) -> None:
+def assert_clean_markdown(markdown: str, ours=MODULE_LINK) -> None:
     assert_clean_text(markdown)
-    html = STAFF_MARKUP.sub("", RENDER.render(markdown))
-    assert not {tag.lower() for tag in TAG.findall(html)} - OURS, html
+    assert not student_markup(markdown, ours), markdown
 
 
 def assert_clean_results(path: Path) -> dict:
@@ -159,5 +149,5 @@ def test_batch_csv_and_report(tmp_path, student, submission, error, email):
         assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
     rows = batch.read_csv(tmp_path / "grades.csv")
     for line in report.summary(rows, MANIFEST) + report.regrade_diff(rows, [graded], MANIFEST):
-        assert_clean_markdown(line)
-    assert_clean_markdown("\n".join(report.summary(rows, MANIFEST)))
+        assert_clean_markdown(line, REPORT_MARKUP)
+    assert_clean_markdown("\n".join(report.summary(rows, MANIFEST)), REPORT_MARKUP)
