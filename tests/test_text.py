@@ -75,3 +75,18 @@ def test_code_holds_the_whole_text(value):
         assert "\n" not in span
     assert "|" not in text.table_cell(value)
     assert not text.for_csv_cell(value).startswith(tuple("=+-@\t\r"))
+
+
+def test_a_hostile_exception_in_process_fails_its_own_test_only(tmp_path):
+    """Students' in-process runs: the judge describes the exception itself."""
+    from grader.trusted import plugin
+    (tmp_path / "hostile.py").write_text("class E(Exception):\n    def __str__(self):\n"
+                                         "        raise RuntimeError\n\ndef f():\n    raise E()\n")
+    namespace = {}
+    exec(compile((tmp_path / "hostile.py").read_text(), str(tmp_path / "hostile.py"), "exec"),
+         namespace)
+    try:
+        namespace["f"]()
+    except Exception as exc:  # noqa: BLE001
+        message = plugin.describe(exc, True, tmp_path)
+    assert message.startswith("E: <the exception's message could not be read>\nTraceback")
