@@ -30,7 +30,7 @@ _HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
                      "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _BACKTICKS = re.compile("`+")
 # A spreadsheet reads a cell starting so as a formula (OWASP); tab and CR never start a cell
-# here, `for_csv_cell` writes them as "\\t" and "\\r". Full-width forms too, for some locales.
+# here, `for_csv_cell` writes them as "\\t" and "\\x0d". Full-width forms too, for some locales.
 FORMULA_STARTS = tuple("=+-@\uff1d\uff0b\uff0d\uff20")
 
 
@@ -93,7 +93,7 @@ def table_cell(text: str | bytes) -> str:
 def for_csv_cell(value):
     """A value for one CSV cell a person will open in a spreadsheet: numbers (not bools) are
     returned as they are; anything else becomes one line of `visible` text (newline, CR and
-    tab as "\\n", "\\r", "\\t"), and a cell starting like a formula gets a leading apostrophe."""
+    tab as "\\n", "\\x0d", "\\t"), and a cell starting like a formula gets a leading apostrophe."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     text = visible(value if isinstance(value, (str, bytes, bytearray)) else str(value))
