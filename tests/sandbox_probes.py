@@ -125,6 +125,13 @@ def burn(student, seconds=0.5, where="self"):
     return {"own_cpu": time.process_time(), "refused": refused}
 
 
+def data_loader_sum(student, workers=2):
+    """torch's DataLoader with worker processes (it sets a SIGCHLD handler for them)."""
+    from torch.utils.data import DataLoader, TensorDataset
+    loader = DataLoader(TensorDataset(torch.arange(100.0)), batch_size=10, num_workers=workers)
+    return sum(float(batch[0].sum()) for batch in loader)
+
+
 PERSIST_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 SHM_KEY = 0x50531337
 
@@ -248,4 +255,4 @@ def return_value(student, what):
 
 PROBES = {f.__name__.rstrip("_"): f for f in (
     echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
-    setsid_grandchild, burn, persist, look, kill_self, nap, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value)}
+    setsid_grandchild, burn, persist, look, kill_self, nap, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value, data_loader_sum)}

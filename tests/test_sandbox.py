@@ -208,6 +208,13 @@ def test_cpu_time_counts_a_child_the_kernel_would_reap_by_itself(request, box):
     assert out.value["own_cpu"] < 0.55 and out.usage.cpu_seconds >= 0.55, out.usage
 
 
+def test_data_loader_workers_still_work(plain):
+    """The refused SIGCHLD change does not break torch's DataLoader with workers (without a
+    sandbox user: here the sandbox user cannot read the interpreter's multiprocessing)."""
+    out = plain.run("data_loader_sum", {"workers": 2}, timeout=60)
+    assert out.ok and out.value == 4950.0, out
+
+
 @ROOT_ONLY
 def test_kills_are_retried_once_and_told_apart(sb):
     """A SIGKILL that is not the grader's doing is retried; only a repeat is the student's.

@@ -88,11 +88,15 @@ def _error(exc: BaseException, directory: str | None) -> dict:
 
 def _keep_children_waitable() -> None:
     """No auto-reaped child, whose CPU time the fork server's clock would miss (waitable.py).
-    A kernel without seccomp leaves the clock as it was, rather than failing every test."""
+    A kernel without seccomp leaves the clock as it was, rather than failing every test.
+    torch's DataLoader sets a SIGCHLD handler the first time it starts workers, which is now
+    refused: it is told one is set, and notices a dead worker by polling, as it also does."""
     try:
         forbid_auto_reap()
     except OSError:
-        pass
+        return
+    from torch.utils.data._utils import signal_handling
+    signal_handling._SIGCHLD_handler_set = True
 
 
 def _redirect(res_w: int, out_w: int) -> None:
@@ -129,8 +133,6 @@ def run(cfg: dict, raw: bytes, res_w: int, out_w: int, scratch: str, role: str, 
     os.chdir(scratch)
     sandboxed = role == "student" and cfg["uid"] is not None
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid binaries (su, sudo) from here on
-    if role == "student":
-        _keep_children_waitable()
     if sandboxed:
         _drop_privileges(cfg)
     os.environ.clear()
@@ -140,6 +142,8 @@ def run(cfg: dict, raw: bytes, res_w: int, out_w: int, scratch: str, role: str, 
 
     import numpy as np
     import torch
+    if role == "student":
+        _keep_children_waitable()
     if sandboxed:  # the grader's root holds reference/ and tests_hidden/: not even their names
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != root]
