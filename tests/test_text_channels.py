@@ -151,3 +151,24 @@ def test_batch_csv_and_report(tmp_path, student, submission, error, email):
     for line in report.summary(rows, MANIFEST) + report.regrade_diff(rows, [graded], MANIFEST):
         assert_clean_markdown(line, REPORT_MARKUP)
     assert_clean_markdown("\n".join(report.summary(rows, MANIFEST)), REPORT_MARKUP)
+
+
+def test_nothing_printed_after_the_final_results_can_replace_them(tmp_path, monkeypatch):
+    """autograde: a table that cannot be printed (a student's lone surrogate on a stdout that
+    encodes strictly, before text.py) leaves the scored results.json as it was."""
+    from grader.trusted import autograde, judge
+    path = tmp_path / "results.json"
+    final = results.build(MANIFEST, {t.id: plugin.Result(True) for t in MANIFEST.tests})
+
+    def graded(upload, json_path, **kwargs):
+        results.write(final, json_path)
+        return final
+
+    def unprintable(*args):
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+    monkeypatch.setattr(judge, "grade", graded)
+    monkeypatch.setattr(judge, "table", unprintable)
+    monkeypatch.setenv("PS1_SUBMISSION", str(tmp_path))
+    monkeypatch.setenv("PS1_RESULTS", str(path))
+    assert autograde.main() == 0
+    assert json.loads(path.read_text())["score"] == 45
