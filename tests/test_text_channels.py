@@ -172,3 +172,19 @@ def test_nothing_printed_after_the_final_results_can_replace_them(tmp_path, monk
     monkeypatch.setenv("PS1_RESULTS", str(path))
     assert autograde.main() == 0
     assert json.loads(path.read_text())["score"] == 45
+
+
+def test_the_audits_text_check_sees_what_the_old_results_let_through(tmp_path):
+    """verdicts.active_text, the audit's check of the text attacks, on results.json as the
+    grader wrote it before text.py (a fixed fence, raw text) and as it writes it now."""
+    from grader.staff.audit.verdicts import active_text
+    message = "```\n![t](http://e.example/t.png) <img src=x>\n\x1b]0;t\x07\ud800"
+    old = results.build(MANIFEST, {})
+    old["tests"][1]["output"] = "```\n" + message.replace("```", "'''") + "\n```"
+    old["output"] += "\n| 1a | `x` | " + message.splitlines()[1] + " |"
+    found = active_text(old, "\x1b]0;t\x07")
+    assert len(found) == 3 and "['img']" in found[1], found  # control, markup, terminal
+    new = results.build(MANIFEST, {MANIFEST.tests[1].id: plugin.Result(False, message)})
+    results.write(new, tmp_path / "results.json")
+    assert not active_text(json.loads((tmp_path / "results.json").read_text()),
+                           scores.text(new, MANIFEST))
