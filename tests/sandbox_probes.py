@@ -4,6 +4,7 @@ Imported by the zygote (``probe_module="tests.sandbox_probes"``) before any fork
 """
 import errno
 import os
+import signal
 import socket
 import sys
 import time
@@ -92,8 +93,15 @@ def _spin(seconds):
 
 
 def burn(student, seconds=0.5, where="self"):
-    """Use `seconds` of CPU here, in a child that is waited for, or in an orphan that is still
-    running (not yet done) when this worker returns."""
+    """Use `seconds` of CPU here, in a child that is waited for, in an orphan that is still
+    running (not yet done) when this worker returns, or in a child that the kernel would
+    reap by itself (SIGCHLD ignored): nobody waits for it, so no rusage holds its CPU time."""
+    refused = None
+    if where == "auto_reaped":
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        except OSError as exc:
+            refused = exc.errno
     if where == "self":
         _spin(seconds)
     else:
@@ -108,9 +116,20 @@ def burn(student, seconds=0.5, where="self"):
         os.close(write_fd)
         if where == "waited_child":
             os.waitpid(pid, 0)
+        elif where == "auto_reaped":
+            os.read(read_fd, 1)  # EOF: the child has exited (and, unrefused, is reaped)
+            while refused is None and os.path.exists(f"/proc/{pid}"):
+                time.sleep(0.01)
         else:
             os.read(read_fd, 1)
-    return {"own_cpu": time.process_time()}
+    return {"own_cpu": time.process_time(), "refused": refused}
+
+
+def data_loader_sum(student, workers=2):
+    """torch's DataLoader with worker processes (it sets a SIGCHLD handler for them)."""
+    from torch.utils.data import DataLoader, TensorDataset
+    loader = DataLoader(TensorDataset(torch.arange(100.0)), batch_size=10, num_workers=workers)
+    return sum(float(batch[0].sum()) for batch in loader)
 
 
 PERSIST_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
@@ -253,4 +272,4 @@ def return_value(student, what):
 PROBES = {f.__name__.rstrip("_"): f for f in (
     echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
     setsid_grandchild, burn, persist, look, kill_self, nap, read_file, list_dir, whoami, memstat,
-    attack, sockets, write_big_file, return_value)}
+    attack, sockets, write_big_file, return_value, data_loader_sum)}

@@ -189,9 +189,9 @@ def test_errors_cache_and_regrade_diff(tmp_path, fake_grade, monkeypatch):
     assert sorted(fake_grade) == ["crash", "hang"]
     diff = (report / "regrade.md").read_text()
     assert "2 students changed, 4 unchanged" in diff  # hang and crash: same errors
-    ref_line = next(l for l in diff.splitlines() if l.startswith("| ref "))
+    ref_line = next(l for l in diff.splitlines() if l.startswith("| ` ref ` "))  # a student name: code
     assert "| 40 | 36 | -4 |" in ref_line and "-1.5 2b.1" in ref_line and "-2.5 2b.2" in ref_line
-    mutant_line = next(l for l in diff.splitlines() if l.startswith("| mutant "))
+    mutant_line = next(l for l in diff.splitlines() if l.startswith("| ` mutant ` "))
     assert "+4" in mutant_line and "+1.5 2b.1" in mutant_line
 
     # A grader change invalidates the cache.

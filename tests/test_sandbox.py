@@ -3,6 +3,7 @@
 One zygote serves the whole module (it must survive every test); a second one without a
 sandbox user covers the non-root code path and the CPU limit.
 """
+import errno
 import os
 import pwd
 import shutil
@@ -198,10 +199,32 @@ def test_cpu_time_counts_every_process_the_worker_started(sb, where):
     assert out.usage.orphans == (1 if where == "orphan" else 0)
 
 
+@pytest.mark.parametrize("box", ["sb", pytest.param("swept", marks=ROOT_ONLY), "plain"])
+def test_cpu_time_counts_a_child_the_kernel_would_reap_by_itself(request, box):
+    """A child whose parent ignores SIGCHLD is reaped by the kernel, and no wait adds its CPU
+    time to anyone's: a student worker may not change SIGCHLD (grader/worker/waitable.py), so
+    the child is waited for and its CPU counted, on either isolation path and without a
+    sandbox user alike."""
+    out = request.getfixturevalue(box).run("burn", {"seconds": 0.6, "where": "auto_reaped"},
+                                           timeout=20)
+    assert out.ok, out
+    assert out.value["refused"] == errno.EPERM, out.value
+    assert out.value["own_cpu"] < 0.55 and out.usage.cpu_seconds >= 0.55, out.usage
+
+
+def test_data_loader_workers_still_work(plain):
+    """The refused SIGCHLD change does not break torch's DataLoader with workers (without a
+    sandbox user: here the sandbox user cannot read the interpreter's multiprocessing)."""
+    out = plain.run("data_loader_sum", {"workers": 2}, timeout=60)
+    assert out.ok and out.value == 4950.0, out
+
+
 @ROOT_ONLY
 def test_kills_are_retried_once_and_told_apart(sb):
     """A SIGKILL that is not the grader's doing is retried; only a repeat is the student's.
-    The OOM killer striking a small worker is the machine's fault, never the student's."""
+    The OOM killer striking a small worker may be the machine's fault, or the student's (a
+    child it started filled the memory): retried, and a repeat costs that test only, never
+    the grading; a trusted worker's is the grader's fault."""
     from grader.trusted.interfaces import GraderFault, Sandboxed, StudentCodeError
     from grader.trusted.outcome import classify
     import threading
@@ -228,9 +251,16 @@ def test_kills_are_retried_once_and_told_apart(sb):
                      cpu_seconds=30, result_cap=1 << 20, baseline_kb=250_000)
     big = classify(b"", dict(killed, oom_kills=1, max_rss_kb=900_000), "", timeout=5,
                    memory_mb=500, cpu_seconds=30, result_cap=1 << 20, baseline_kb=250_000)
-    assert (small.kind, big.kind) == ("infrastructure", "memory")
-    with pytest.raises(GraderFault):
+    assert (small.kind, big.kind) == ("system_kill", "memory")
+    with pytest.raises(StudentCodeError, match="lack of memory.*twice in a row") as info:
         Sandboxed(_FakeSandbox(small)).run("echo")
+    assert info.value.kind == "system_kill"
+    with pytest.raises(GraderFault):
+        Sandboxed(_FakeSandbox(small), role="measure").run("echo")
+    lost = classify(b"", {"lost": True}, "", timeout=5, memory_mb=500, cpu_seconds=30,
+                    result_cap=1 << 20)
+    with pytest.raises(GraderFault):
+        Sandboxed(_FakeSandbox(lost)).run("echo")
 
 
 class _FakeSandbox:

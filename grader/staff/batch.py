@@ -25,6 +25,7 @@ from pathlib import Path
 
 from grader import ROOT
 from grader.trusted import scores
+from grader.trusted.text import for_csv_cell, for_terminal
 
 MB_PER_JOB = 800            # judge ~60 MB + zygote ~230-520 MB + one child per test
 DEFAULT_TIMEOUT = 15 * 60   # seconds of wall time per submission
@@ -255,8 +256,8 @@ def grade_all(subs: list[Submission], cache: Path, *, jobs: int, mode: str, time
                 _write_json(entry, outcome)
             outcomes[sub.key] = dict(outcome, cached=False)
             if outcome["error"]:
-                bar.write(f"{sub.key}: {outcome['error']}")
-            bar.set_postfix_str(f"{sub.key[:24]} {outcome_total(outcome)}")
+                bar.write(for_terminal(f"{sub.key}: {outcome['error']}"))
+            bar.set_postfix_str(for_terminal(f"{sub.key[:24]} {outcome_total(outcome)}"))
             bar.update()
     bar.close()
     return outcomes
@@ -316,7 +317,8 @@ def write_csv(rows: list[dict], manifest, path: Path) -> None:
     with open(temporary, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        # Names, file names and messages come from students: no cell may start a formula.
+        writer.writerows({k: for_csv_cell(v) for k, v in row.items()} for row in rows)
     os.replace(temporary, path)
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from grader import ROOT
+from grader.trusted.text import for_terminal
 from grader.trusted.users import close_checkout
 
 
@@ -82,7 +83,8 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
                                   env=dict(env, PS1_VENV=str(venv), PS1_SKIP_SYSTEM="1",
                                            PS1_PYTHON_BIN=os.environ.get("PS1_PYTHON_BIN", sys.executable)),
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, timeout=timeout)
+                                  stderr=subprocess.STDOUT, text=True, errors="surrogateescape",
+                                  timeout=timeout)
             output.append(done.stdout)
             if done.returncode != 0:
                 output.append(f"setup.sh failed (exit {done.returncode})")
@@ -92,7 +94,8 @@ def run(autograder_zip: Path, submission: Path, *, setup: bool = False, keep: bo
         try:
             done = subprocess.run([str(source / "run_autograder")], cwd=root, env=env,
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, timeout=timeout)
+                                  stderr=subprocess.STDOUT, text=True, errors="surrogateescape",
+                                  timeout=timeout)
             output.append(done.stdout)
         except subprocess.TimeoutExpired:
             output.append(f"run_autograder did not finish in {timeout:g} s (Gradescope would "
@@ -133,7 +136,7 @@ def run_gradescope(args) -> int:
     final, output = run(Path(args.autograder_zip), Path(args.submission), setup=args.setup,
                         keep=args.keep, timeout=args.timeout)
     if args.verbose or final is None:
-        print(output)
+        print(for_terminal(output))  # a student's prints: shown, never obeyed by the terminal
     if final is None:
         print("Gradescope would show: 'The autograder failed to execute correctly'.")
         return 1
@@ -141,6 +144,6 @@ def run_gradescope(args) -> int:
     print(summary(final))
     errors = validate(final)
     for error in errors:
-        print(f"results.json does not follow the Gradescope specification: {error}")
+        print(for_terminal(f"results.json does not follow the Gradescope specification: {error}"))
     print(f"results.json written to {args.results}")
     return 1 if errors else 0

@@ -4,6 +4,7 @@ strings), so an old CSV and a fresh batch are read the same way."""
 from pathlib import Path
 
 from grader.trusted import manifest as manifest_module
+from grader.trusted.text import table_cell
 
 SLOWEST = 10
 
@@ -26,21 +27,33 @@ def _by_number(row: dict) -> dict[str, float | None]:
             if c not in FIXED_COLUMNS and c and c[:1].isdigit()}
 
 
-def _md_cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+# Columns whose cells come from students (names, upload names, messages): shown as code, in
+# which Markdown and HTML stay text (grader/trusted/text.py). Other cells are the staff's.
+STUDENT_COLUMNS = {"submission", "student", "error"}
 
 
-def _error_cell(error: str) -> str:
+class Markdown(str):
+    """A cell already written as Markdown (its student text escaped): kept as it is."""
+
+
+def _md_cell(text, student: bool = True) -> str:
+    if isinstance(text, Markdown):
+        return text
+    return table_cell(str(text)) if student else str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _error_cell(error: str) -> Markdown:
     """Every problem of a submission on a line of its own (the CSV joins them with ' | ')."""
     head, sep, rest = error.partition("submission: ")
     if head or not sep:
-        return error
-    return "submission: " + "<br>".join(rest.split(" | "))
+        return Markdown(_md_cell(error))
+    return Markdown("submission: " + "<br>".join(_md_cell(part) for part in rest.split(" | ")))
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_md_cell(c, column in STUDENT_COLUMNS)
+                                for column, c in zip(header, row)) + " |" for row in rows]
     return lines
 
 
@@ -181,7 +194,8 @@ def regrade_diff(rows: list[dict], previous: list[dict], manifest) -> list[str]:
                                 ("Gone", set(before) - set(after), before)):
         if keys:
             lines += ["", f"## {title}", ""]
-            lines += [f"- {source[k].get('student', k)} ({source[k].get('total') or 'not graded'})"
+            lines += [f"- {_md_cell(source[k].get('student', k))} "
+                      f"({_md_cell(source[k].get('total') or 'not graded', student=False)})"
                       for k in sorted(keys)]
     return lines
 

@@ -42,7 +42,6 @@ def main() -> int:
     from grader.trusted import judge, manifest, results
     try:
         final = judge.grade(choose_upload(submission), results_path, mode="sandbox")
-        print(judge.table(final, manifest.load()))
     except BaseException as exc:  # noqa: BLE001 - results.json must exist whatever happened
         traceback.print_exc()
         message = (f"The autograder failed ({type(exc).__name__}); this is not your fault. "
@@ -50,7 +49,19 @@ def main() -> int:
         results.write(results.build(manifest.load(), {}, intake_problems=[message],
                                     not_run_message="not run (the autograder failed)"),
                       results_path)
+        return 0
+    show(lambda: judge.table(final, manifest.load()))
     return 0
+
+
+def show(table) -> None:
+    """Print the staff's table (Gradescope's stdout, hidden from students). The final
+    results.json is written by now: nothing here may replace it, so a failure to print (a
+    closed stdout, a student's text the terminal cannot encode) is reported and ignored."""
+    try:
+        print(table(), flush=True)
+    except Exception:  # noqa: BLE001 - the score stands whatever printing does
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

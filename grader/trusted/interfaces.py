@@ -68,8 +68,10 @@ class Sandboxed(Interface):
         if outcome.kind in RETRIED:  # perhaps not the student's doing: once more
             timeout = self.timeout if self.deadline is None else self.deadline - time.monotonic()
             outcome = self.sandbox.run(probe, kwargs, timeout=max(timeout, 1.0), role=self.role)
-            if outcome.kind == "killed":
-                outcome.message += ", twice in a row"
+            if outcome.kind in ("killed", "system_kill"):  # the student's test, not the grading
+                outcome.message += (", twice in a row (if your code did not cause it, tell the "
+                                    "course staff)" if outcome.kind == "system_kill"
+                                    else ", twice in a row")
         if outcome.kind == "infrastructure" or (not outcome.ok and self.role != "student"):
             raise GraderFault(f"{self.role} worker: {outcome.kind}: {outcome.message}\n"
                               f"{outcome.traceback}{outcome.output[-2000:]}")

@@ -12,8 +12,11 @@ from typing import Any
 from grader import wire
 
 KINDS = {"exception", "contract", "import", "timeout", "crash", "memory", "cpu",
-         "bad_output", "no_result", "killed", "infrastructure"}
-RETRIED = {"killed", "infrastructure"}  # run once more: the first may not be the student's doing
+         "bad_output", "no_result", "killed", "system_kill", "infrastructure"}
+# Run once more: the first may not be the student's doing. A repeat of "killed" or
+# "system_kill" costs the test (a student's process can provoke either: SIGKILL itself, or
+# the OOM killer through a child); "infrastructure" (the fork server lost) is the grader's.
+RETRIED = {"killed", "system_kill", "infrastructure"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def classify(result: bytes, exit_msg: dict | None, state: str, *, timeout: float
     A kill tells its cause apart: our wall-clock timeout, the CPU limit (CPU time at the
     limit), the memory limit (the kernel's OOM killer struck while the worker's resident
     memory was near its limit), the OOM killer striking a small worker (memory pressure from
-    elsewhere: "infrastructure") and a plain SIGKILL with no such evidence ("killed": from
+    elsewhere, or a child's: "system_kill") and a plain SIGKILL with no such evidence ("killed": from
     outside, or by the worker itself; a repeat on the retry is the student's)."""
     if state == "timeout":
         return Outcome(False, kind="timeout", message=f"timed out after {timeout:.1f} s")
@@ -84,7 +87,7 @@ def classify(result: bytes, exit_msg: dict | None, state: str, *, timeout: float
             if grown_mb >= 0.8 * memory_mb:
                 return Outcome(False, kind="memory", message=f"was killed for using too much "
                                f"memory ({grown_mb:.0f} MB; limit {memory_mb} MB)")
-            return Outcome(False, kind="infrastructure", message=f"was killed by the system "
+            return Outcome(False, kind="system_kill", message=f"was killed by the system "
                            f"for lack of memory while using only {grown_mb:.0f} MB")
         return Outcome(False, kind="killed", message="was killed by a SIGKILL signal, not by "
                        "the grader's memory or CPU limits")
@@ -107,7 +110,7 @@ def decode_result(frame: bytes, *, memory_mb: int, result_cap: int) -> Outcome:
         return Outcome(True, value=msg.get("value"))
     text = {k: msg.get(k) if type(msg.get(k)) is str else "" for k in ("kind", "message",
                                                                          "traceback")}
-    kind = text["kind"] if text["kind"] in KINDS - {"infrastructure"} else "exception"
+    kind = text["kind"] if text["kind"] in KINDS - RETRIED else "exception"  # ours to tell
     message = text["message"][:2000] if kind == "contract" else (
         text["message"].splitlines() or [kind])[0][:1000]
     if kind == "memory":

@@ -20,6 +20,7 @@ import pytest
 from grader import ROOT, STUDENT_MODULES
 from grader.trusted import manifest as manifest_module
 from grader.trusted import results, scores
+from grader.trusted import text as escape
 from grader.trusted.checks import Check, Failure
 from grader.trusted.interfaces import Cached, GraderFault, Recorded, StudentCodeError
 
@@ -172,7 +173,7 @@ def describe(exc: BaseException, public: bool, directory: Path, refused=None) ->
     if not frames and not isinstance(exc, ImportError):
         return (f"internal grader error ({type(exc).__name__}); this is not your fault, "
                 f"please tell the course staff")
-    return (f"{type(exc).__name__}: {exc}\nTraceback (from your code only):\n"
+    return (f"{escape.describe(exc)}\nTraceback (from your code only):\n"  # __str__ may raise
             + "".join(traceback.format_list(frames)))
 
 

@@ -5,16 +5,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.trusted import scores
+from grader.trusted import scores, text
 
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 FORMATS = {"text", "html", "simple_format", "md", "ansi"}
 INTAKE_NAME = "Submission check"
-
-
-def _fence(text: str) -> str:
-    """Markdown that keeps ASCII maps and tracebacks as they are."""
-    return "```\n" + text.replace("```", "'''") + "\n```" if text else ""
 
 
 def build(manifest, outcomes: dict, *, intake_problems=(), notes: str = "",
@@ -22,24 +17,26 @@ def build(manifest, outcomes: dict, *, intake_problems=(), notes: str = "",
     """`outcomes`: node id -> object with .passed and .message (tests absent: not run, marked
     `extra_data.not_run`, saying `not_run_message`, or not_run_message(entry) if callable).
     The top-level `output` is the student's per-part table
-    (grader/trusted/scores.py), then `notes`."""
+    (grader/trusted/scores.py), then `notes` (trusted Markdown). Every message and file name
+    is shown as a code block (grader/trusted/text.py): Markdown and HTML in it stay text."""
     tests = []
     if intake_problems:
         tests.append({"name": INTAKE_NAME, "number": "0", "score": 0.0, "max_score": 0.0,
                       "status": "failed", "visibility": "visible", "output_format": "md",
-                      "tags": ["submission"], "output": _fence("\n".join(intake_problems))})
+                      "tags": ["submission"],
+                      "output": text.code_block("\n".join(intake_problems))})
     for entry in manifest.tests:
         outcome = outcomes.get(entry.id)
         passed = bool(outcome and outcome.passed)
         message = outcome.message if outcome else (
             not_run_message(entry) if callable(not_run_message) else not_run_message)
         test = {
-            "name": f"{entry.number} {entry.name}", "number": entry.number,
+            "name": text.visible(f"{entry.number} {entry.name}"), "number": entry.number,
             "score": entry.points if passed else 0.0, "max_score": entry.points,
             "status": "passed" if passed else "failed", "visibility": entry.visibility,
             "tags": [entry.part, "public" if entry.public else "hidden"]
             + ([scores.EXTRA_TAG] if manifest.extra(entry.part) else []),
-            "output_format": "md", "output": _fence(message)}
+            "output_format": "md", "output": text.code_block(message)}
         if outcome is None:
             test["extra_data"] = {scores.NOT_RUN: True}
         tests.append(test)
@@ -51,8 +48,9 @@ def build(manifest, outcomes: dict, *, intake_problems=(), notes: str = "",
 
 
 def write(results: dict, path: Path):
-    """Atomic: a reader sees the old file or the new one, never half of either."""
-    path = Path(path)
+    """Atomic: a reader sees the old file or the new one, never half of either. Every string
+    is made `text.visible` first, so the file is valid UTF-8 JSON whatever a student sent."""
+    path, results = Path(path), text.deep_visible(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
     with os.fdopen(handle, "w") as stream:

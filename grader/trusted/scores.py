@@ -13,6 +13,8 @@ the sum of both (Gradescope accepts a score above the assignment's 40 points).
 """
 from dataclasses import dataclass, field
 
+from grader.trusted import text as escape
+
 TOTAL = 40
 EXTRA = 5
 EXTRA_TAG = "extra"
@@ -120,7 +122,8 @@ def total_line(final: dict, manifest=None) -> str:
 
 def text(final: dict, manifest=None) -> str:
     """The terminal table (staff and students alike): every test that ran counts, tests that
-    did not run are a column of their own, the first problem is shown in full."""
+    did not run are a column of their own, the first problem is shown in full; a student's
+    escape sequences are shown, not obeyed (grader/trusted/text.py)."""
     table = rows(final, manifest)
     earned, ran, missing, _ = totals(table)
     show_not_run = missing > 0
@@ -159,10 +162,11 @@ def text(final: dict, manifest=None) -> str:
     reasons = dict.fromkeys(first_line(t.get("output", "")) for t in final.get("tests", [])
                             if not_run(t))
     lines += [f"  {reason}" for reason in reasons if reason]
-    return "\n".join(lines)
+    return escape.for_terminal("\n".join(lines))
 
 
 def _cell(value: str) -> str:
+    """A cell of staff text (a part's title)."""
     return value.replace("|", "\\|").replace("\n", " ")
 
 
@@ -176,7 +180,7 @@ def markdown(final: dict, manifest=None) -> str:
     problems = submission_problems(final)
     if problems:
         lines += ["**Submission problems** (see the Submission check below):", ""]
-        lines += [f"- {_cell(line)}" for line in problems] + [""]
+        lines += [f"- {escape.code_span(line)}" for line in problems] + [""]
     extra_earned = sum(r.earned for r in table if r.extra)
     extra_ran = sum(r.ran for r in table if r.extra)
     summary = (f"**Public tests: {_points(earned - extra_earned)} / {_points(ran - extra_ran)} "
@@ -199,5 +203,5 @@ def markdown(final: dict, manifest=None) -> str:
             hidden.append(f"{_pts(r.not_run)} not run")
         title = f"{r.title} (extra credit)" if r.extra else r.title
         lines.append(f"| {r.part} | {_cell(title)} | {score} | {passed} | "
-                     f"{'; '.join(hidden) or '-'} | {_cell(r.problem)} |")
+                     f"{'; '.join(hidden) or '-'} | {escape.table_cell(r.problem)} |")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from grader import OPTIONAL_MODULES, REQUIRED_MODULES, ROOT, STUDENT_MODULES
+from grader.trusted.text import for_terminal
 
 MAX_FILE_BYTES = 1 << 20  # the grader's cap on a module (grader/trusted/intake.py)
 FORBIDDEN = {".pt", ".pth", ".ckpt", ".npz", ".npy", ".pkl", ".pickle", ".safetensors", ".h5",
@@ -209,7 +210,8 @@ def import_problems(directory: Path, modules: list[str]) -> tuple[list[str], lis
     try:
         done = subprocess.run([sys.executable, "-c", _IMPORT_CHECK, str(ROOT),
                                str(Path(directory).resolve()), *modules],
-                              capture_output=True, text=True, timeout=IMPORT_TIMEOUT,
+                              capture_output=True, text=True, errors="surrogateescape",
+                              timeout=IMPORT_TIMEOUT,
                               cwd=tempfile.gettempdir(), stdin=subprocess.DEVNULL)
         lines, code, errors = done.stdout.splitlines(), done.returncode, done.stderr
     except subprocess.TimeoutExpired as exc:
@@ -285,6 +287,12 @@ def _loud(lines: list[str]) -> str:
                       *(f"  - {line}" for line in lines), bar])
 
 
+def say(line: str, **kwargs) -> None:
+    """Print one line for a person: a module's text (an import error, a file name) is shown,
+    never obeyed by the terminal (grader/trusted/text.py)."""
+    print(for_terminal(line), **kwargs)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="make_submission.py", description=(
         "Check your modules, run the public tests as the grader does, write submission.zip."))
@@ -299,30 +307,30 @@ def main(argv=None) -> int:
     refusals, warnings, notes = check(directory)
     if refusals:
         for line in refusals:
-            print(f"REFUSED: {line}")
-        print(f"{args.out} NOT written: fix the {len(refusals)} problem(s) above and run "
+            say(f"REFUSED: {line}")
+        say(f"{args.out} NOT written: fix the {len(refusals)} problem(s) above and run "
               f"make_submission.py again.")
         return 1
     if warnings:
-        print(_loud(warnings))
+        say(_loud(warnings))
     for line in notes:
-        print(f"warning: {line}")
+        say(f"warning: {line}")
     if not args.no_tests:
         from grader.trusted import judge, manifest
-        print("Running the public tests in the grader's sandbox (about a minute)...", flush=True)
+        say("Running the public tests in the grader's sandbox (about a minute)...", flush=True)
         try:
             final = public_tests(directory)
-            print(judge.table(final, manifest.load()))
+            say(judge.table(final, manifest.load()))
         except Exception as exc:  # the zip matters more than the preview
-            print(f"the public tests could not run here ({type(exc).__name__}: {exc}); "
+            say(f"the public tests could not run here ({type(exc).__name__}: {exc}); "
                   f"the zip is written anyway")
     out = write_zip(directory, Path(args.out))
     modules = submitted(directory)
-    print(f"Wrote {out} ({', '.join(f'{m}.py' for m in modules)}). Upload it to Gradescope.")
+    say(f"Wrote {out} ({', '.join(f'{m}.py' for m in modules)}). Upload it to Gradescope.")
     for module in sorted(set(OPTIONAL_MODULES) - set(modules)):
-        print(f"({module}.py is not in {directory}: the extra credit (part 6, optional) is "
+        say(f"({module}.py is not in {directory}: the extra credit (part 6, optional) is "
               f"not graded; the 40 points are graded as usual.)")
     if warnings:
-        print("(see the WARNING above: the zip was written, but fix those problems first "
+        say("(see the WARNING above: the zip was written, but fix those problems first "
               "if you can)")
     return 0

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
+from grader import STUDENT_MODULES
 from grader.trusted.results import validate
 from grader.trusted.scores import EXTRA, TOTAL
 
@@ -11,6 +13,17 @@ FULL = float(TOTAL + EXTRA)  # full marks: the 40 points and the extra credit (a
 
 NOT_FINISHED = "grading did not finish"
 SHARED = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# Text a person reads holds no control character, lone surrogate or bidi control (newline,
+# tab and, in a terminal, carriage return aside), and Markdown renders to our tags only.
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e"
+                     "\u2066-\u2069]")
+TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+OUR_TAGS = {"p", "strong", "em", "table", "thead", "tbody", "tr", "th", "td", "code", "pre",
+            "ul", "li", "br", "h1", "h2"}
+TAG = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9-]*)")
+# The staff's prose names the modules ("attention.py"): a fuzzy linkifier makes them links.
+MODULE = "(?:%s)\\.py" % "|".join(STUDENT_MODULES)
+MODULE_LINK = re.compile(f'<a href="http://{MODULE}">{MODULE}</a>')
 
 
 def part_points() -> dict:
@@ -118,6 +131,41 @@ def leftovers(marker: str, shm_key: int) -> list[str]:
     return found[:5]
 
 
+def student_markup(markdown: str, ours=MODULE_LINK) -> set[str]:
+    """The tags `markdown` renders to that are not ours, under the most permissive renderer:
+    GitHub-flavoured Markdown with raw HTML and linkify on (markdown-it-py)."""
+    from markdown_it import MarkdownIt
+    html = ours.sub("", MarkdownIt("gfm-like", {"html": True, "linkify": True}).render(markdown))
+    return {tag.lower() for tag in TAG.findall(html)} - OUR_TAGS
+
+
+def active_text(final: dict, terminal: str) -> list[str]:
+    """What in results.json or the command's output a person would not see as plain data."""
+    strings = []
+
+    def walk(value):
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(final)
+    found = [f"a control character in results.json: {s[:80]!r}" for s in strings
+             if CONTROL.search(s)][:2]
+    for markdown in [final.get("output", "")] + [t.get("output", "") for t in final["tests"]]:
+        tags = student_markup(markdown)
+        if tags:
+            found.append(f"markup renders to {sorted(tags)}: {markdown[:120]!r}")
+    if TERMINAL_CONTROL.search(terminal):
+        found.append("an escape sequence reached the terminal: "
+                     f"{terminal[TERMINAL_CONTROL.search(terminal).start():][:40]!r}")
+    return found
+
+
 def malicious_check(case, final, text, code, ctx, changes, expected) -> tuple[bool, str]:
     problems = []
     if final is None:
@@ -152,6 +200,8 @@ def malicious_check(case, final, text, code, ctx, changes, expected) -> tuple[bo
         heard = ctx.listeners[case.name].heard()
         problems.append(f"{len(heard)} times the audit's listener on 127.0.0.1 got data: "
                         + ", ".join(sorted(set(heard))))
+    if "inert_text" in case.checks:
+        problems += active_text(final, text)
     if "victim_unchanged" in case.checks and ctx.victim_changed():
         problems.append("a root-owned file was overwritten through a planted link")
     failed = failures(final)

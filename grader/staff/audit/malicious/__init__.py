@@ -14,6 +14,7 @@ from . import attacks as A
 from . import forgeries as F
 from . import leaks as L
 from . import syscalls as S
+from . import text as T
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,29 @@ CASES = [
     Case("read_staff_checkout", "the staff checkout (.git, dist/, the full manifest, a canary "
          "file) is closed to the sandbox user: 40, canary absent",
          inject=(("probability.py", "1a", L.READ_CHECKOUT),)),
+    # What people read, and the clock (issue 19).
+    Case("markup_in_message_and_name", "a Markdown image, HTML tags and an autolink in an "
+         "exception message and in an uploaded folder's name: shown as text, nothing renders; "
+         "kl_divergence fails", inject=(("probability.py", "1a", T.MARKUP_IN_MESSAGE),),
+         extra={f"{T.MARKUP_NAME}/made.py/notes.txt": "x\n"}, upload="folder", lost=("1a",),
+         checks=("inert_text",)),
+    Case("escape_sequences_in_output", "OSC title/clipboard, CSI and bidi sequences printed at "
+         "import and raised in bits_per_dim: shown escaped in results.json and the terminal; "
+         "bits_per_dim fails", inject=(("probability.py", "import", T.SEQUENCES_AT_IMPORT),
+                                        ("probability.py", "1d", T.SEQUENCES_IN_MESSAGE)),
+         lost=("1d",), checks=("inert_text",)),
+    Case("lone_surrogate_in_message", "a lone surrogate in nll's exception message, on the "
+         "hidden tests too: nll fails, the grading stands (not 'The autograder failed')",
+         inject=(("probability.py", "1c", T.LONE_SURROGATE),), lost=("1c",),
+         checks=("inert_text",)),
+    Case("folder_name_not_utf8", "a folder whose name is not UTF-8 beside the modules: valid "
+         "UTF-8 results.json naming it with escapes: 45",
+         extra={f"{T.NOT_UTF8_NAME}/made.py/notes.txt": "x\n"}, upload="folder",
+         checks=("inert_text",)),
+    Case("train_child_auto_reaped", "train trains, then burns 10x that CPU in a child the "
+         "kernel would reap by itself (SIGCHLD ignored): refused, the child is counted, the "
+         "timed tests fail, nothing else", inject=(("training.py", "5b/5c", T.TRAIN_AUTO_REAPED),),
+         failing=("tests_hidden/test_training.py::test_train_timed",)),
     Case("empty_submission_control", "the starter (all stubs): 0", score=0.0,
          replace={"__starter__": ""}),
 ]
