@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader import ROOT, STUDENT_MODULES
-from grader.staff import batch
+from grader.staff import batch, export, gradebook
 from grader.trusted import manifest as manifest_module
 from grader.__main__ import main
 
@@ -85,8 +85,8 @@ def fake_grade(monkeypatch):
 
 def test_end_to_end_sandboxed(tmp_path, monkeypatch):
     """The real thing: each submission graded by `python -m grader grade` in the sandbox."""
-    fingerprint = batch.grader_fingerprint()  # fixed: others may edit grader/ meanwhile
-    monkeypatch.setattr(batch, "grader_fingerprint", lambda root=ROOT: fingerprint)
+    fingerprint = batch.grader_fingerprint(MANIFEST)  # fixed: others may edit grader/ meanwhile
+    monkeypatch.setattr(batch, "grader_fingerprint", lambda manifest, root=ROOT: fingerprint)
     subs = tmp_path / "subs"
     _submission(subs / "alice", ROOT / "reference")
     _submission(subs / "bob", ROOT / "starter")
@@ -103,7 +103,7 @@ def test_end_to_end_sandboxed(tmp_path, monkeypatch):
     assert rows["alice"]["extra credit"] == "5"  # part 6, apart from the 40
     assert rows["bob"]["total"] == "0" and rows["bob"]["extra credit"] == "0"
     assert 0 < float(rows["carol"]["total"]) < 40
-    assert rows["carol"][batch.test_column(MANIFEST.tests[5])] == "0"  # 2b.1
+    assert rows["carol"][gradebook.test_column(MANIFEST.tests[5])] == "0"  # 2b.1
     assert rows["dave.zip"]["total"] == "0"
     assert "not a readable zip" in rows["dave.zip"]["error"]
     for name in ("report.md", "histogram.png"):
@@ -117,14 +117,13 @@ def test_end_to_end_sandboxed(tmp_path, monkeypatch):
 
 def test_gradescope_export_layout(tmp_path, fake_grade):
     """An export: a wrapping folder, submission_metadata.yml at the top, one folder per
-    submission (some with their own submission_metadata.json)."""
+    submission. A submission_metadata.json inside an upload is the student's: never read."""
     export = tmp_path / "assignment_123_export"
     _submission(export / "submission_1001", ROOT / "reference")
     _submission(export / "submission_1002", ROOT / "starter")
     _submission(export / "submission_1003", ROOT / "reference", mutate=True)
     (export / "submission_1003" / "submission_metadata.json").write_text(json.dumps({
-        "id": 1003, "users": [{"name": "Carol C", "email": "carol@uni.edu", "sid": "33"},
-                              {"name": "Dan D", "email": "dan@uni.edu"}]}))
+        "id": 1003, "users": [{"name": "Alice A", "email": "alice@uni.edu", "sid": "11"}]}))
     (export / "submission_metadata.yml").write_text(
         "submission_1001:\n"
         "  :submitters:\n"
@@ -138,22 +137,34 @@ def test_gradescope_export_layout(tmp_path, fake_grade):
         "  - :name: Bob B\n"
         "    :sid: '22'\n"
         "    :email: bob@uni.edu\n"
-        "  :score: 0.0\n")
+        "  :score: 0.0\n"
+        "submission_1003:\n"
+        "  :submitters:\n"
+        "  - :name: Carol C\n"
+        "    :sid: '33'\n"
+        "    :email: carol@uni.edu\n"
+        "  - :name: Dan D\n"
+        "    :email: dan@uni.edu\n"
+        "  :created_at: 2024-02-02 10:00:00.000000000 -08:00\n"
+        "  :score: 40.0\n")
     out = tmp_path / "grades.csv"
-    assert main(["batch", str(tmp_path), "--csv", str(out), "--jobs", "2"]) == 0
-    rows = {r["submission"]: r for r in _rows(out)}
-    assert (rows["submission_1001"]["student"], rows["submission_1001"]["email"],
-            rows["submission_1001"]["sid"]) == ("Alice A", "alice@uni.edu", "11")
-    assert rows["submission_1002"]["student"] == "Bob B"
-    assert rows["submission_1003"]["student"] == "Carol C; Dan D"
-    assert rows["submission_1003"]["email"] == "carol@uni.edu; dan@uni.edu"
-    assert [rows[k]["total"] for k in sorted(rows)] == ["40", "0", "36"]
+    assert main(["batch", str(tmp_path), "--csv", str(out), "--jobs", "2",
+                 "--due", "2024-02-01 23:59 -08:00"]) == 0
+    rows = {r["student"]: r for r in _rows(out)}  # one row per student
+    assert (rows["Alice A"]["submission"], rows["Alice A"]["email"], rows["Alice A"]["sid"]) \
+        == ("submission_1001", "alice@uni.edu", "11")
+    assert rows["Bob B"]["submission"] == "submission_1002"
+    for member, email in (("Carol C", "carol@uni.edu"), ("Dan D", "dan@uni.edu")):
+        assert (rows[member]["submission"], rows[member]["email"]) == ("submission_1003", email)
+    assert [rows[k]["total"] for k in sorted(rows)] == ["40", "0", "36", "36"]
+    assert [rows[k]["late"] for k in sorted(rows)] == ["no", "", "yes", "yes"]
+    assert [rows[k]["gradescope score"] for k in sorted(rows)] == ["40.0", "0.0", "40.0", "40.0"]
     assert (tmp_path / batch.CACHE_NAME).is_dir()  # next to the CSV without --report
 
 
 def test_errors_cache_and_regrade_diff(tmp_path, fake_grade, monkeypatch):
     # Pinned: the real fingerprint moves whenever anyone edits grader/ or the tests.
-    monkeypatch.setattr(batch, "grader_fingerprint", lambda root=ROOT: "v1")
+    monkeypatch.setattr(batch, "grader_fingerprint", lambda manifest, root=ROOT: "v1")
     subs = tmp_path / "subs"
     ref = _submission(subs / "ref", ROOT / "reference")
     _submission(subs / "mutant", ROOT / "reference", mutate=True)
@@ -196,18 +207,20 @@ def test_errors_cache_and_regrade_diff(tmp_path, fake_grade, monkeypatch):
 
     # A grader change invalidates the cache.
     fake_grade.clear()
-    monkeypatch.setattr(batch, "grader_fingerprint", lambda root=ROOT: "changed")
+    monkeypatch.setattr(batch, "grader_fingerprint", lambda manifest, root=ROOT: "changed")
     assert main(["batch", str(subs), "--csv", str(new), *args]) == 0
     assert len(fake_grade) == 6
 
 
 def test_yml_parser_and_default_jobs():
-    parsed = batch._parse_export_yml(
+    parsed = export.parse_export_yml(
         "submission_7:\n  :submitters:\n  - :name: \"X Y\"\n    :sid: '7'\n"
         "  - :name: Z\n    :email: z@u\n  :created_at: now\n  :score: 3.0\n"
         "submission_8:\n  :submitters: []\n")
-    assert parsed == {"submission_7": [{"name": "X Y", "sid": "7"}, {"name": "Z", "email": "z@u"}],
-                      "submission_8": []}
+    assert parsed == {"submission_7": {"submitters": [{"name": "X Y", "sid": "7"},
+                                                      {"name": "Z", "email": "z@u"}],
+                                       "created_at": "now", "score": "3.0"},
+                      "submission_8": {"submitters": []}}
     assert batch.default_jobs() >= 1
 
 
@@ -226,13 +239,13 @@ def test_part_columns_and_every_submission_problem_reach_the_csv_and_report(tmp_
     rows = {r["submission"]: r for r in _rows(out)}
     columns = list(rows["mutant"])
     parts = [c for c in columns if c.startswith("part ")]
-    assert parts == [batch.part_column(p) for p in MANIFEST.parts]
+    assert parts == [gradebook.part_column(p) for p in MANIFEST.parts]
     assert columns.index(parts[-1]) < columns.index(_test_columns([rows["mutant"]])[0])
     for row in rows.values():  # a part's column is the sum of its tests' columns
         for part in MANIFEST.parts:
-            tests = [float(row[batch.test_column(t)]) for t in MANIFEST.tests if t.part == part]
-            assert float(row[batch.part_column(part)]) == sum(tests)
-    assert float(rows["mutant"][batch.part_column("2b")]) < 4
+            tests = [float(row[gradebook.test_column(t)]) for t in MANIFEST.tests if t.part == part]
+            assert float(row[gradebook.part_column(part)]) == sum(tests)
+    assert float(rows["mutant"][gradebook.part_column("2b")]) < 4
     error = rows["broken.zip"]["error"]
     for words in ("made.py is missing", "pixelcnn.py is missing", "sampling.py is not valid"):
         assert words in error, error  # every problem, not the first "(+2 more)"
