@@ -1,6 +1,7 @@
 """`python -m grader batch`: one real sandboxed end-to-end run (reference, starter, a mutant,
 a corrupt zip), the rest with a fast stand-in for the `grade` subprocess."""
 import csv
+import os
 import json
 import shutil
 import sys
@@ -260,3 +261,196 @@ def test_histogram_counts_whole_submissions():
     ticks = figure.axes[0].get_yticks()
     plt.close(figure)
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
+# ----------------------------------------------------------------------------- issue 20
+def _export(folder: Path, members: dict) -> Path:
+    """A Gradescope export: key -> (source, [(name, email, sid)], created_at, score)."""
+    lines = []
+    for key, (source, people, created, score) in members.items():
+        mutant = source == "mutant"
+        made = _submission(folder / key, ROOT / "reference" if mutant else source,
+                           mutate=mutant)
+        with open(made / "probability.py", "a") as stream:
+            stream.write(f"\n# {key}\n")  # distinct bytes: the cache is by content
+        lines += [f"{key}:", "  :submitters:"]
+        for name, email, sid in people:
+            lines += [f"  - :name: {name}", f"    :sid: '{sid}'", f"    :email: {email}"]
+        lines += [f"  :created_at: {created}", f"  :score: {score}"]
+    (folder / export.METADATA_YML).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _course(folder: Path, count: int) -> Path:
+    sources = [ROOT / "reference", ROOT / "starter"]
+    return _export(folder, {f"submission_{i}": (sources[i % 2], [(f"S{i}", f"s{i}@u", str(i))],
+                                                "2024-02-01 10:00:00 -08:00", "40.0")
+                            for i in range(count)})
+
+
+def test_shards_assemble_to_the_csv_of_one_unsharded_run(tmp_path, fake_grade, monkeypatch):
+    """Three shard processes on one shared cache, then --assemble: the same CSV as one run
+    (but the `seconds` column, a measurement); assembling grades nothing."""
+    import multiprocessing
+    course = _course(tmp_path / "course", 7)
+    whole = tmp_path / "whole.csv"
+    assert main(["batch", str(course), "--csv", str(whole), "--cache", str(tmp_path / "c1")]) == 0
+    fork = multiprocessing.get_context("fork")  # the children keep the stand-in grader
+    shards = [fork.Process(target=lambda k=k: sys.exit(main([
+        "batch", str(course), "--shard", f"{k}/3", "--cache", str(tmp_path / "c2")])))
+        for k in range(3)]
+    for shard in shards:
+        shard.start()
+    for shard in shards:
+        shard.join()
+    assert [shard.exitcode for shard in shards] == [0, 0, 0]
+    monkeypatch.setattr(batch, "grade_command", lambda *a: pytest.fail("assemble graded"))
+    assembled = tmp_path / "assembled.csv"
+    assert main(["batch", str(course), "--assemble", "--cache", str(tmp_path / "c2"),
+                 "--csv", str(assembled)]) == 0
+
+    def without_seconds(path):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in _rows(path)]
+    assert without_seconds(assembled) == without_seconds(whole) and len(_rows(whole)) == 7
+    assert {r["total"] for r in _rows(whole)} == {"40", "0"}
+    counts = [sum(batch.in_shard(f"submission_{i}", (k, 3)) for i in range(7)) for k in range(3)]
+    assert sum(counts) == 7 and max(counts) < 7  # a partition, not one shard doing it all
+
+
+def test_assemble_marks_what_no_shard_graded(tmp_path, fake_grade):
+    course = _course(tmp_path / "course", 4)
+    cache = tmp_path / "cache"
+    assert main(["batch", str(course), "--shard", "0/2", "--cache", str(cache)]) == 0
+    out = tmp_path / "out.csv"
+    assert main(["batch", str(course), "--assemble", "--cache", str(cache),
+                 "--csv", str(out)]) == 0
+    rows = _rows(out)
+    missing = [r for r in rows if not batch.in_shard(r["submission"], (0, 2))]
+    assert missing and all(r["error"] == batch.NOT_GRADED and r["total"] == "" for r in missing)
+    assert all(r["total"] for r in rows if r not in missing)
+
+
+def test_a_points_change_rescores_from_the_cache_without_grading(tmp_path, fake_grade,
+                                                                  monkeypatch):
+    """20 cached submissions; points, visibility, names and part titles change: re-scored
+    from the cache in under 10 s, nothing graded; regrade.md lists only changed totals."""
+    import time
+    import tomllib
+    from grader.trusted import manifest as manifest_module
+    course = _course(tmp_path / "course", 20)
+    first, report = tmp_path / "first.csv", tmp_path / "report"
+    assert main(["batch", str(course), "--csv", str(first), "--report", str(report)]) == 0
+    assert len(fake_grade) == 20
+    raw = (ROOT / "grader" / "trusted" / "manifest.toml").read_text()
+    made_test = next(t for t in MANIFEST.tests if t.part == "2b")
+    changed = raw.replace('title = "made_masks"', 'title = "renamed"')
+    changed = changed.replace('name = "KL divergence', 'name = "Renamed KL divergence')
+    data = tomllib.loads(raw)
+    old_points = data["tests"][made_test.id]["points"]
+    block = changed.index(f'[tests."{made_test.id}"]')
+    changed = (changed[:block] + changed[block:].replace(f"points = {old_points:g}",
+                                                         f"points = {old_points + 1:g}", 1))
+    changed = changed.replace('visibility = "after_published"', 'visibility = "hidden"')
+    (tmp_path / "manifest.toml").write_text(changed)
+    real_load = manifest_module.load
+    monkeypatch.setattr(manifest_module, "load", lambda path=None: real_load(
+        tmp_path / "manifest.toml"))
+    fake_grade.clear()
+    started = time.monotonic()
+    second = tmp_path / "second.csv"
+    assert main(["batch", str(course), "--csv", str(second), "--report", str(report),
+                 "--previous", str(first)]) == 0
+    assert time.monotonic() - started < 10 and fake_grade == []
+    before, after = _rows(first), _rows(second)
+    for old, new in zip(before, after):
+        full = old["total"] == "40"
+        assert float(new["total"]) == float(old["total"]) + (1 if full else 0)
+    diff = (report / "regrade.md").read_text()
+    assert "10 students changed, 10 unchanged" in diff  # the starter's 0 stays 0: not listed
+    line = next(l for l in diff.splitlines() if l.startswith("| S0 "))
+    assert f"2b {4:g} → {5:g}" in line and "| 40 | 41 | +1 |" in line
+
+
+def test_export_zip_groups_late_gradescope_scores_and_canvas(tmp_path, fake_grade):
+    """The export zip as downloaded: a group gets one row per member, a late flag from --due,
+    Gradescope's score beside the local one, the students it would change listed, a Canvas
+    gradebook, and per student the first test of each part that lost points."""
+    export_dir = _export(tmp_path / "assignment_9_export", {
+        "submission_1": (ROOT / "reference", [("Ann", "ann@u", "1")],
+                         "2024-02-01 10:00:00.000000000 -08:00", "45.0"),
+        "submission_2": ("mutant", [("Ben", "ben@u", "2"), ("Cat", "cat@u", "3")],
+                         "2024-02-03 09:00:00.000000000 -08:00", "40.0")})
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(export_dir.rglob("*")):
+            out.write(path, str(path.relative_to(tmp_path)))
+    csv_path, canvas, report = tmp_path / "g.csv", tmp_path / "canvas.csv", tmp_path / "r"
+    assert main(["batch", str(archive), "--csv", str(csv_path), "--canvas", str(canvas),
+                 "--report", str(report), "--due", "2024-02-02 23:59 -08:00"]) == 0
+    rows = {r["student"]: r for r in _rows(csv_path)}
+    assert sorted(rows) == ["Ann", "Ben", "Cat"]
+    assert [rows[s]["late"] for s in ("Ann", "Ben", "Cat")] == ["no", "yes", "yes"]
+    assert rows["Ben"]["total"] == rows["Cat"]["total"] == "36"
+    assert rows["Ben"]["gradescope score"] == "40.0"
+    assert rows["Ben"]["first lost"].startswith("2b.1 ") and rows["Ann"]["first lost"] == ""
+    text = (report / "report.md").read_text()
+    changes = text.split("## Gradescope scores a regrade would change (2)")[1].split("##")[0]
+    assert "Ben" in changes and "Cat" in changes and "Ann" not in changes
+    assert "[Ben](students.md#student-1)" in text
+    students = (report / "students.md").read_text()
+    assert '<a id="student-1"></a>' in students and "part 2b" in students
+    with open(canvas, newline="") as stream:
+        lines = list(csv.reader(stream))
+    assert lines[0] == gradebook.CANVAS_COLUMNS + ["PS1 autograder"]
+    assert lines[1][0] == "Points Possible" and lines[1][-1] == "40"
+    assert sorted((l[0], l[2], l[3], l[-1]) for l in lines[2:]) == [
+        ("Ann", "1", "ann@u", "45"), ("Ben", "2", "ben@u", "41"), ("Cat", "3", "cat@u", "41")]
+    assert not list((report / batch.CACHE_NAME / "exports").iterdir())  # unpacked, then gone
+
+
+@pytest.mark.parametrize("name", ["../evil.py", "/etc/evil", "a/../../evil"])
+def test_an_export_zip_cannot_write_outside_its_folder(tmp_path, name):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("submission_1/made.py", "x")
+        out.writestr(name, "escaped")
+    with pytest.raises(ValueError, match="outside"):
+        export.unpack_export(archive, tmp_path / "into")
+    assert not (tmp_path / "evil.py").exists() and list((tmp_path / "into").iterdir()) == []
+
+
+def test_an_export_zip_bomb_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "MAX_UNPACKED", 1 << 20)
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("submission_1/made.py", b"\0" * (2 << 20))
+    with pytest.raises(ValueError, match="more than"):
+        export.unpack_export(archive, tmp_path / "into")
+
+
+def test_bad_uploads_cost_their_own_row_and_cells_never_run_as_formulas(tmp_path, fake_grade):
+    """A very deep folder tree is an error row of its own, a non-UTF-8 name with a newline is
+    graded as usual; a display name like =HYPERLINK(...) reaches the CSV as text, not as a
+    formula."""
+    course = _export(tmp_path / "course", {
+        "submission_1": (ROOT / "reference", [('=HYPERLINK("http://x","y")', "+a@u", "-1")],
+                         "2024-02-01 10:00:00 -08:00", "@40")})
+    deep = course / "deep"
+    _submission(deep, ROOT / "reference")
+    fd = os.open(deep, os.O_RDONLY)
+    for _ in range(export.MAX_DEPTH + 5):  # by descriptor: deeper than a path may be long
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+    weird = _submission(course / os.fsdecode(b"caf\xe9\n=1+1"), ROOT / "reference")
+    out = tmp_path / "out.csv"
+    assert main(["batch", str(course), "--csv", str(out)]) == 0
+    with open(out, newline="") as stream:
+        raw = list(csv.reader(stream))
+    assert all(not cell.startswith(("=", "+", "-", "@")) for line in raw for cell in line)
+    rows = {r["submission"]: r for r in _rows(out)}
+    assert rows["submission_1"]["student"].startswith("'=HYPERLINK")
+    assert rows["submission_1"]["total"] == "40"
+    assert "nest more than" in rows["deep"]["error"] and rows["deep"]["total"] == ""
+    assert rows["caf\\xe9\\n=1+1"]["total"] == "40" and weird.exists()
