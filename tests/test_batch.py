@@ -454,3 +454,21 @@ def test_bad_uploads_cost_their_own_row_and_cells_never_run_as_formulas(tmp_path
     assert rows["submission_1"]["total"] == "40"
     assert "nest more than" in rows["deep"]["error"] and rows["deep"]["total"] == ""
     assert rows["caf\\xe9\\n=1+1"]["total"] == "40" and weird.exists()
+
+
+def test_kubernetes_job_runs_one_shard_per_pod_of_the_image_built_by_setup_sh():
+    """deploy/k8s/: completions = parallelism = the N of `--shard ${JOB_COMPLETION_INDEX}/N`;
+    the image runs the autograder zip's setup.sh on Gradescope's base image and the same
+    interpreter run_autograder grades with."""
+    import re
+    job = (ROOT / "deploy" / "k8s" / "batch-job.yaml").read_text()
+    assert "completionMode: Indexed" in job
+    shards = re.search(r'--shard "\$\{JOB_COMPLETION_INDEX\}/(\d+)"', job).group(1)
+    assert re.search(r"completions: (\d+)", job).group(1) == shards
+    assert re.search(r"parallelism: (\d+)", job).group(1) == shards
+    docker = (ROOT / "deploy" / "k8s" / "Dockerfile").read_text()
+    assert re.search(r"^FROM gradescope/autograder-base:", docker, re.M)
+    assert "bash setup.sh" in docker and "COPY grader/staff" in docker
+    python = re.search(r'PS1_PYTHON:-([^}]+)\}', (ROOT / "grader" / "staff" / "templates" /
+                                                   "run_autograder").read_text()).group(1)
+    assert f'ENTRYPOINT ["{python}", "-m", "grader", "batch"]' in docker
