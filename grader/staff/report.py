@@ -53,7 +53,7 @@ def _student_key(row: dict) -> str:
 
 
 def histogram_figure(totals: list[float]):
-    """The score histogram: one bar per point, whole submissions on the y-axis."""
+    """The score histogram: one bar per point, whole students on the y-axis (one row each)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -67,8 +67,8 @@ def histogram_figure(totals: list[float]):
         axis.legend()
     axis.set_xlim(-1, top + 1)
     axis.set_xlabel(f"total score (of {top})")
-    axis.set_ylabel("submissions")
-    axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # no fractional submissions
+    axis.set_ylabel("students")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # no fractional students
     axis.set_title(f"Score distribution (n = {len(totals)})")
     figure.tight_layout()
     return figure
@@ -88,17 +88,17 @@ def summary(rows: list[dict], manifest) -> list[str]:
     lines = ["# Batch report", ""]
     if totals:
         median = (totals[(len(totals) - 1) // 2] + totals[len(totals) // 2]) / 2
-        lines.append(f"{len(rows)} submissions: {len(graded)} graded, {len(failed)} not graded "
+        lines.append(f"{len(rows)} students: {len(graded)} graded, {len(failed)} not graded "
                      f"(errors below). Mean {sum(totals) / len(totals):.2f} / "
                      f"{manifest_module.TOTAL_POINTS}, median {median:g}, "
                      f"{sum(t == manifest_module.TOTAL_POINTS for t in totals)} full marks.")
         extra = [_float(r.get("extra credit")) or 0.0 for r in graded]
         lines.append(f"Extra credit (part 6, attention.py, optional): "
-                     f"{sum(e > 0 for e in extra)} submissions earned some, mean "
+                     f"{sum(e > 0 for e in extra)} students earned some, mean "
                      f"{sum(extra) / len(extra):.2f} / {manifest_module.EXTRA_POINTS}, "
                      f"{sum(e == manifest_module.EXTRA_POINTS for e in extra)} full marks.")
     else:
-        lines.append(f"{len(rows)} submissions, none graded.")
+        lines.append(f"{len(rows)} students, none graded.")
     lines += ["", "![score histogram](histogram.png)", ""]
     scores = [_by_number(r) for r in graded]
 
