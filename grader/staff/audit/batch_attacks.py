@@ -143,7 +143,7 @@ def _problems(out: Path, done) -> list[str]:
         problems.append(f"the victim beside the hog scored {victim.get('total')!r}, not 40")
     if victim.get("student") != "'" + FORMULA:
         problems.append(f"the formula name reached the CSV as {victim.get('student')!r}")
-    formulas = [c for line in raw for c in line if c[:1] in "=+-@"]
+    formulas = [c for line in raw for c in line if c.startswith(("=", "+", "-", "@"))]
     if formulas:
         problems.append(f"cells a spreadsheet runs as formulas: {formulas[:3]}")
     if rows.get("d-impostor", {}).get("student") != "Imp Ostor" or sum(
