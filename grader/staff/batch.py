@@ -112,20 +112,21 @@ def _lookup(sub, cache: Path, fingerprint: str, mode: str, manifest, *,
     try:
         key = results_cache.entry_key(export.submission_hash(sub.path), fingerprint, mode)
     except export.UploadError as exc:
-        return None, {"results": None, "seconds": 0.0, "cached": False,
+        return None, {"results": None, "seconds": 0.0, "cached": False, "graded": False,
                       "error": f"the upload cannot be graded: {exc}"}
     entry = results_cache.read(cache, key) if use_cache else None
     if entry is not None and (assemble or not entry.get("error")):
         return key, _outcome(entry, manifest, cached=True)
     if assemble:
-        return key, {"results": None, "seconds": 0.0, "cached": False, "error": NOT_GRADED}
+        return key, {"results": None, "seconds": 0.0, "cached": False, "graded": False,
+                     "error": NOT_GRADED}
     return key, None
 
 
 def _outcome(entry: dict, manifest, *, cached: bool) -> dict:
     results = None if entry.get("error") else results_cache.rescore(entry, manifest)
     return {"results": results, "seconds": entry.get("seconds", 0.0),
-            "error": entry.get("error", ""), "cached": cached}
+            "error": entry.get("error", ""), "cached": cached, "graded": not cached}
 
 
 def _grade_and_store(sub, key: str, cache: Path, manifest, *, mode: str,
@@ -151,8 +152,8 @@ def _grade_and_store(sub, key: str, cache: Path, manifest, *, mode: str,
 
 def grade_all(subs: list, cache: Path, manifest, *, jobs: int, mode: str, timeout: float,
               use_cache: bool = True, assemble: bool = False, progress: bool = True) -> dict:
-    """key -> {"results", "seconds", "error", "cached"} for every submission of `subs`;
-    grades what the cache does not settle (nothing when `assemble`)."""
+    """key -> {"results", "seconds", "error", "cached", "graded"} for every submission of
+    `subs`; grades what the cache does not settle (nothing when `assemble`)."""
     from tqdm import tqdm
     cache.mkdir(parents=True, exist_ok=True)
     fingerprint = grader_fingerprint(manifest)
@@ -174,7 +175,7 @@ def grade_all(subs: list, cache: Path, manifest, *, jobs: int, mode: str, timeou
             try:
                 outcome = future.result()
             except Exception as exc:  # a batch-side problem with one submission: its row
-                outcome = {"results": None, "seconds": 0.0, "cached": False,
+                outcome = {"results": None, "seconds": 0.0, "cached": False, "graded": True,
                            "error": f"batch error: {visible(repr(exc))}"}
             outcomes[sub.key] = outcome
             if outcome["error"]:
@@ -303,10 +304,11 @@ def _run(args, directory: Path, cache: Path, manifest) -> int:
     outcomes = grade_all(subs, cache, manifest, jobs=jobs, mode=args.mode, timeout=args.timeout,
                          use_cache=not args.no_cache, assemble=args.assemble)
     wall = time.monotonic() - started
-    graded = sum(not o["cached"] and o["error"] != NOT_GRADED for o in outcomes.values())
+    graded = sum(o["graded"] for o in outcomes.values())
+    cached = sum(o["cached"] for o in outcomes.values())
     errors = sum(bool(o["error"]) for o in outcomes.values())
-    print(f"{what}{len(subs)} submissions: {graded} graded, {len(subs) - graded} from the "
-          f"cache, {errors} with an error, {wall:.0f} s wall", file=sys.stderr)
+    print(f"{what}{len(subs)} submissions: {graded} graded, {cached} from the cache, "
+          f"{errors} with an error, {wall:.0f} s wall", file=sys.stderr)
     if graded and wall > 0:
         print(f"throughput: {graded / wall * 3600:.0f} submissions/hour", file=sys.stderr)
     if not shard:

@@ -84,7 +84,8 @@ def _export(folder: Path, target: Path, token: str) -> None:
     people = {"a-victim": (FORMULA, "victim@uni.edu", "1"), "b-hog": ("Hog", "hog@uni.edu", "2"),
               "c-colluder1": ("Col One", "c1@uni.edu", "3"),
               "c-colluder2": ("Col Two", "c2@uni.edu", "4"),
-              "d-impostor": ("Imp Ostor", "imp@uni.edu", "5"), "e-deep": ("Dee P", "d@uni.edu", "6")}
+              "d-impostor": ("Imp Ostor", "imp@uni.edu", "5"),
+              "e-deep": ("Dee P", "d@uni.edu", "6")}
     lines = []
     for key, files in uploads.items():
         write_tree(files, folder / key)
