@@ -116,7 +116,10 @@ def _lookup(sub, cache: Path, fingerprint: str, mode: str, manifest, *,
                       "error": f"the upload cannot be graded: {exc}"}
     entry = results_cache.read(cache, key) if use_cache else None
     if entry is not None and (assemble or not entry.get("error")):
-        return key, _outcome(entry, manifest, cached=True)
+        try:
+            return key, _outcome(entry, manifest, cached=True)
+        except (KeyError, TypeError, AttributeError):
+            pass  # an entry of another layout: graded again
     if assemble:
         return key, {"results": None, "seconds": 0.0, "cached": False, "graded": False,
                      "error": NOT_GRADED}
