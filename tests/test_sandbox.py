@@ -154,6 +154,33 @@ def test_infinite_loop_times_out_and_the_next_run_works(sb):
     assert sb.run("echo", {"value": "alive"}, timeout=10).value == "alive"
 
 
+def test_cpu_time_others_take_extends_the_deadline_sleeping_does_not(dirs):
+    """Issue 20: a classmate's grading hogging the CPUs must not make a correct submission
+    time out. Judge, worker and three busy hogs share one CPU: the worker needs 1 CPU-s
+    within a 2 s timeout and gets a quarter of the CPU, so it needs ~4 s; the time the hogs
+    kept it waiting is credited. A worker that sleeps past its timeout earns nothing."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})  # inherited by the zygote, its workers, the hogs
+    try:
+        with Sandbox(dirs["sub"], probe_modules=PROBES, user=None, cpu_seconds=30) as box:
+            hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                    for _ in range(3)]
+            try:
+                time.sleep(0.5)
+                contended = box.run("burn", {"seconds": 1.0}, timeout=2.0)
+            finally:
+                for hog in hogs:
+                    hog.kill()
+                    hog.wait()
+            asleep = box.run("nap", {"seconds": 5.0}, timeout=1.0)
+    finally:
+        os.sched_setaffinity(0, before)
+    assert contended.ok, contended.message
+    assert contended.usage.wall_seconds > 2.0 and contended.credited_seconds > 0.5
+    assert asleep.kind == "timeout" and asleep.credited_seconds < 0.2
+    assert asleep.usage.wall_seconds < 3
+
+
 @pytest.mark.parametrize("how", ["bytearray", "torch"])
 def test_huge_allocation_is_a_memory_outcome(sb, how):
     out = sb.run("alloc", {"how": how, "gb": 50}, timeout=20)

@@ -72,18 +72,53 @@ def _open_dir(name: str, dir_fd=None) -> int:
 
 
 def remove_tree(path: str) -> None:
-    """Delete `path` and everything under it, never raising and never following a link.
-    Any depth: it walks with one directory fd at a time (relative names, no PATH_MAX), goes
-    back up through ".." and checks each step up lands on the folder it came from."""
+    """Delete `path` and everything under it, never raising and never following a link."""
+    parent, name = os.path.split(os.path.abspath(path))
     try:
-        if not os.path.isdir(path) or os.path.islink(path):
-            if os.path.lexists(path):
-                os.unlink(path)
-            return
-        fd = _open_dir(path)
+        parent_fd = _open_dir(parent)
     except OSError as exc:
         log(f"cannot remove {path}: {exc}")
         return
+    try:
+        remove_at(parent_fd, name, label=path)
+    finally:
+        os.close(parent_fd)
+
+
+def remove_at(parent_fd: int, name: str, *, owner: int | None = None, label: str = "") -> None:
+    """Delete `name` inside the folder open as `parent_fd`, and everything under it: never
+    raising, never following a link, never by path (a folder renamed meanwhile changes
+    nothing: every step is relative to a descriptor). With `owner`, only what that uid owns
+    is deleted or entered (root's sweep of a sandbox user's leftovers)."""
+    label = label or name
+    try:
+        top = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        if owner is not None and top.st_uid != owner:
+            return
+        if not stat.S_ISDIR(top.st_mode):
+            os.unlink(name, dir_fd=parent_fd)
+            return
+        fd = _open_dir(name, dir_fd=parent_fd)
+        if os.fstat(fd).st_ino != top.st_ino:  # swapped between the stat and the open
+            os.close(fd)
+            log(f"{label} changed while it was being deleted: left alone")
+            return
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        log(f"cannot remove {label}: {exc}")
+        return
+    if _empty_folder(fd, label, owner):
+        try:
+            os.rmdir(name, dir_fd=parent_fd)
+        except OSError as exc:
+            log(f"cannot remove {label}: {exc}")
+
+
+def _empty_folder(fd: int, label: str, owner: int | None) -> bool:
+    """Delete everything under the folder open as `fd` (closed here). Any depth: one directory
+    fd at a time (relative names, no PATH_MAX), back up through ".." checking each step up
+    lands on the folder it came from. True when it reached the top again."""
     ancestors, stuck = [], set()  # (name of the current folder in its parent, parent's inode)
     try:
         while True:
@@ -96,13 +131,16 @@ def remove_tree(path: str) -> None:
             below = None
             for entry in os.scandir(fd):
                 try:
-                    if not entry.is_dir(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    if owner is not None and info.st_uid != owner:
+                        continue  # not the sandbox user's: never deleted, never entered
+                    if not stat.S_ISDIR(info.st_mode):
                         os.unlink(entry.name, dir_fd=fd)
-                    elif entry.inode() not in stuck:
+                    elif info.st_ino not in stuck:
                         below = entry.name
                         break
                 except OSError as exc:
-                    log(f"cannot remove {entry.name} under {path}: {exc}")
+                    log(f"cannot remove {entry.name} under {label}: {exc}")
             if below is not None:
                 try:
                     child = _open_dir(below, dir_fd=fd)
@@ -114,27 +152,24 @@ def remove_tree(path: str) -> None:
                 fd = child
                 continue
             if not ancestors:
-                break
+                return True
             name, parent_inode = ancestors.pop()
             up = _open_dir("..", dir_fd=fd)
             os.close(fd)
             fd = up
             if os.fstat(fd).st_ino != parent_inode:
-                log(f"a folder under {path} moved while it was being deleted: stopped")
-                return
+                log(f"a folder under {label} moved while it was being deleted: stopped")
+                return False
             try:
                 os.rmdir(name, dir_fd=fd)
             except OSError as exc:
                 stuck.add(here.st_ino)
-                log(f"cannot remove a folder under {path}: {exc}")
+                log(f"cannot remove a folder under {label}: {exc}")
     except OSError as exc:
-        log(f"cannot remove {path}: {exc}")
+        log(f"cannot remove {label}: {exc}")
+        return False
     finally:
         os.close(fd)
-    try:
-        os.rmdir(path)
-    except OSError as exc:
-        log(f"cannot remove {path}: {exc}")
 
 
 def remove_ipc(uid: int) -> None:
@@ -163,36 +198,44 @@ def remove_ipc(uid: int) -> None:
                 continue
 
 
-def owned_by(path: str, uid: int) -> bool:
-    try:
-        return os.lstat(path).st_uid == uid
-    except OSError:
-        return False
+SHARED_DEPTH = 64  # world-writable folders of others entered at most this deep
 
 
 def sweep_shared(uid: int, folders=SHARED_WRITABLE) -> None:
-    """Delete everything `uid` owns at any depth of the world-writable folders (files it
-    created inside folders owned by others included)."""
+    """Delete everything `uid` owns in the world-writable folders, at any depth of folders
+    others own but anyone may write. Root walks by descriptor only (openat, O_NOFOLLOW,
+    unlinkat): another sandbox user graded at the same time may rename its folders or swap
+    them for links while this runs, and can at most move where root looks inside folders that
+    user could write anyway; nothing `uid` does not own is ever deleted."""
     for top in folders:
         try:
-            if not stat.S_ISDIR(os.lstat(top).st_mode):
-                continue
+            fd = _open_dir(top)
         except OSError:
             continue
-        stack = [top]
-        while stack:
-            folder = stack.pop()
+        _sweep_folder(fd, top, uid, SHARED_DEPTH)
+
+
+def _sweep_folder(fd: int, label: str, uid: int, depth: int) -> None:
+    """`uid`'s entries of the folder open as `fd` (closed here), and of the world-writable
+    folders in it that others own."""
+    try:
+        for entry in list(os.scandir(fd)):
             try:
-                entries = list(os.scandir(folder))
+                info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            for entry in entries:
-                if owned_by(entry.path, uid):
-                    remove_tree(entry.path)
-                else:
-                    try:  # the sandbox user can only have written into world-writable folders
-                        mode = os.lstat(entry.path).st_mode
-                        if stat.S_ISDIR(mode) and mode & stat.S_IWOTH:
-                            stack.append(entry.path)
-                    except OSError:
-                        pass
+            if info.st_uid == uid:
+                remove_at(fd, entry.name, owner=uid, label=f"{label}/{entry.name}")
+            elif stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
+                if depth <= 0:
+                    log(f"{label}/{entry.name}: world-writable folders nested too deep to sweep")
+                    continue
+                try:
+                    child = _open_dir(entry.name, dir_fd=fd)
+                except OSError:
+                    continue
+                _sweep_folder(child, f"{label}/{entry.name}", uid, depth - 1)
+    except OSError as exc:
+        log(f"cannot sweep {label}: {exc}")
+    finally:
+        os.close(fd)

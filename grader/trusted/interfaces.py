@@ -64,10 +64,10 @@ class Sandboxed(Interface):
         timeout = self.timeout if self.deadline is None else self.deadline - time.monotonic()
         if timeout <= 0:
             raise StudentCodeError("the test ran out of time", kind="timeout")
-        outcome = self.sandbox.run(probe, kwargs, timeout=timeout, role=self.role)
+        outcome = self._run(probe, kwargs, timeout)
         if outcome.kind in RETRIED:  # perhaps not the student's doing: once more
             timeout = self.timeout if self.deadline is None else self.deadline - time.monotonic()
-            outcome = self.sandbox.run(probe, kwargs, timeout=max(timeout, 1.0), role=self.role)
+            outcome = self._run(probe, kwargs, max(timeout, 1.0))
             if outcome.kind in ("killed", "system_kill"):  # the student's test, not the grading
                 outcome.message += (", twice in a row (if your code did not cause it, tell the "
                                     "course staff)" if outcome.kind == "system_kill"
@@ -79,6 +79,13 @@ class Sandboxed(Interface):
             raise StudentCodeError(outcome.message, kind=outcome.kind,
                                    traceback=outcome.traceback, output=outcome.output)
         return outcome.value, outcome.usage
+
+
+    def _run(self, probe: str, kwargs: dict, timeout: float):
+        outcome = self.sandbox.run(probe, kwargs, timeout=timeout, role=self.role)
+        if self.deadline is not None:  # time others took from the worker is not the test's
+            self.deadline += outcome.credited_seconds
+        return outcome
 
 
 def _key(probe: str, kwargs: dict) -> str:

@@ -37,6 +37,7 @@ class Outcome:
     traceback: str = ""   # frames from the student's files only
     output: str = ""      # captured stdout+stderr, head and tail
     usage: Usage = field(default_factory=Usage)
+    credited_seconds: float = 0.0  # the deadline grew by this: others kept the worker waiting
 
 
 class Capped:

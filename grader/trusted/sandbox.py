@@ -43,6 +43,10 @@ def staff_notice(text: str) -> None:
         sys.stderr.write(f"grader (staff note): {text}\n")
 
 
+# A run's deadline grows by the time others kept it from a CPU, up to this many timeouts.
+CONTENTION_CAP = 4.0
+
+
 class Sandbox:
     def __init__(self, submission_dir, *, reference_dir=None, probe_modules=None,
                  user: str | None = "auto", memory_mb: int = 1000, cpu_seconds: int = 60,
@@ -254,25 +258,30 @@ class Sandbox:
             os.close(out_w)
         try:
             pid = recv_msg(self.ctrl)[0]["pid"]
-            result, output, exit_msg, state = self._collect(pid, res_r, out_r,
-                                                            time.monotonic() + timeout)
+            result, output, exit_msg, state, credited = self._collect(pid, res_r, out_r,
+                                                                      timeout)
         except (OSError, EOFError, wire.WireError, KeyError, TypeError):
             self._stop_zygote()
             result, output, exit_msg, state = bytearray(), Capped(self.output_cap), None, "dead"
+            credited = 0.0
         self.sweep()
         self._drain(res_r, out_r, result, output)
         out = classify(bytes(result), exit_msg, state, timeout=timeout, memory_mb=self.memory_mb,
                        cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
                        baseline_kb=self.zygote_info.get("vm_rss_kb", 0))
-        out.output = output.text()
+        out.output, out.credited_seconds = output.text(), credited
         if exit_msg:
             out.usage = Usage(exit_msg["cpu_seconds"], exit_msg["wall_seconds"],
                               exit_msg["orphans"])
         return out
 
-    def _collect(self, pid, res_r, out_r, deadline):
-        """Read both pipes until the server reports the worker's exit (or kill at deadline)."""
+    def _collect(self, pid, res_r, out_r, timeout):
+        """Read both pipes until the server reports the worker's exit, or kill it at the
+        deadline: `timeout` from now, plus the time other processes kept it from a CPU (see
+        waited_seconds), up to CONTENTION_CAP timeouts. Also returns that credit."""
         result, output, state, exit_msg = bytearray(), Capped(self.output_cap), "", None
+        start = time.monotonic()
+        deadline, ceiling = start + timeout, start + CONTENTION_CAP * timeout
         sel = selectors.DefaultSelector()
         for fd in (res_r, out_r):
             os.set_blocking(fd, False)
@@ -281,6 +290,8 @@ class Sandbox:
         grace = None
         while exit_msg is None:
             now = time.monotonic()
+            if state == "" and now >= deadline:
+                deadline = min(ceiling, start + timeout + self.waited_seconds(pid))
             if state == "" and now >= deadline:
                 state, grace = "timeout", now + 15
                 self._kill(pid)
@@ -303,7 +314,30 @@ class Sandbox:
                 else:
                     result += data
         sel.close()
-        return result, output, exit_msg, state
+        return result, output, exit_msg, state, max(0.0, deadline - start - timeout)
+
+    def waited_seconds(self, pid: int) -> float:
+        """How long the worker was kept from a CPU by other processes: the largest run delay
+        (the kernel's schedstat: time runnable but not running) of any thread of the worker
+        and everything it started. A classmate's grading hogging the machine cannot make a
+        correct submission time out. A worker that sleeps earns nothing; one whose threads
+        crowd each other earns at most CONTENTION_CAP timeouts of its own grading's time."""
+        others = {self.proc.pid} if self.proc is not None else set()
+        pids = ([p for p in cleanup.live_pids_of(self.uid) if p not in others]
+                if self.uid is not None else [pid])
+        waited = 0
+        for process in pids:
+            try:
+                threads = os.listdir(f"/proc/{process}/task")
+            except OSError:
+                continue
+            for thread in threads:
+                try:
+                    with open(f"/proc/{process}/task/{thread}/schedstat") as f:
+                        waited = max(waited, int(f.read().split()[1]))
+                except (OSError, ValueError, IndexError):
+                    continue
+        return waited / 1e9
 
     def _drain(self, res_r, out_r, result, output) -> None:
         """After the sweep every writer is dead: read what is left, then close."""

@@ -231,8 +231,9 @@ def main(args) -> int:
         case_names = set((getattr(args, "cases", None) or "").split(",")) - {""}
         sandboxed(ctx, report, only, case_names)
         if "theft" in only and not ctx.fast and not case_names and os.geteuid() == 0:
+            from .batch_attacks import batch_attacks
             from .concurrency import theft
-            report["malicious"] += theft(ctx)
+            report["malicious"] += theft(ctx) + batch_attacks(ctx)
         if "seeds" in only and getattr(args, "seeds", 0):
             from .seeds import sweep
             report["seeds"] = sweep(ctx, int(args.seeds))
