@@ -13,6 +13,7 @@ import pytest
 from grader import ROOT, STUDENT_MODULES
 from grader.staff import batch, export, gradebook
 from grader.trusted import manifest as manifest_module
+from grader.trusted.text import table_cell
 from grader.__main__ import main
 
 MANIFEST = manifest_module.load()
@@ -367,7 +368,7 @@ def test_a_points_change_rescores_from_the_cache_without_grading(tmp_path, fake_
         assert float(new["total"]) == float(old["total"]) + (1 if full else 0)
     diff = (report / "regrade.md").read_text()
     assert "10 students changed, 10 unchanged" in diff  # the starter's 0 stays 0: not listed
-    line = next(l for l in diff.splitlines() if l.startswith("| S0 "))
+    line = next(l for l in diff.splitlines() if l.startswith(f"| {table_cell('S0')} "))
     assert f"2b {4:g} → {5:g}" in line and "| 40 | 41 | +1 |" in line
 
 
@@ -396,7 +397,7 @@ def test_export_zip_groups_late_gradescope_scores_and_canvas(tmp_path, fake_grad
     text = (report / "report.md").read_text()
     changes = text.split("## Gradescope scores a regrade would change (2)")[1].split("##")[0]
     assert "Ben" in changes and "Cat" in changes and "Ann" not in changes
-    assert "[Ben](students.md#student-1)" in text
+    assert f"[{table_cell('Ben')}](students.md#student-1)" in text
     students = (report / "students.md").read_text()
     assert '<a id="student-1"></a>' in students and "part 2b" in students
     with open(canvas, newline="") as stream:
