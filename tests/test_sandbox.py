@@ -229,7 +229,7 @@ def test_cpu_time_counts_every_process_the_worker_started(sb, where):
 @pytest.mark.parametrize("box", ["sb", pytest.param("swept", marks=ROOT_ONLY), "plain"])
 def test_cpu_time_counts_a_child_the_kernel_would_reap_by_itself(request, box):
     """A child whose parent ignores SIGCHLD is reaped by the kernel, and no wait adds its CPU
-    time to anyone's: a student worker may not change SIGCHLD (grader/worker/waitable.py), so
+    time to anyone's: a student worker may not change SIGCHLD (its seccomp filter), so
     the child is waited for and its CPU counted, on either isolation path and without a
     sandbox user alike."""
     out = request.getfixturevalue(box).run("burn", {"seconds": 0.6, "where": "auto_reaped"},

@@ -15,7 +15,7 @@ from grader.trusted import seccomp
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Each syscall the filters refuse, tried once; every value is an errno name or "ok".
 PROBE = textwrap.dedent('''
-    import ctypes, errno, json, os, socket, threading, subprocess
+    import ctypes, errno, json, os, signal, socket, threading, subprocess
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     # x86-64 numbers, with arguments that do nothing unfiltered (PTRACE_ATTACH to pid 0,
@@ -40,6 +40,17 @@ PROBE = textwrap.dedent('''
     out["inet"] = opened(socket.AF_INET, socket.SOCK_STREAM)
     out["netlink"] = opened(socket.AF_NETLINK, socket.SOCK_RAW)
     out["unix"] = opened(socket.AF_UNIX, socket.SOCK_STREAM)
+    out["sigchld_query"] = signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+
+    def disposition(signum):
+        try:
+            signal.signal(signum, signal.SIG_IGN)
+            return "ok"
+        except OSError as exc:
+            return errno.errorcode[exc.errno]
+
+    out["sigchld_ignored"], out["sigterm_ignored"] = map(disposition, (signal.SIGCHLD,
+                                                                      signal.SIGTERM))
     thread = threading.Thread(target=lambda: None)  # glibc's clone3, then its clone fallback
     thread.start()
     thread.join()
@@ -70,6 +81,7 @@ def test_docker_refusals_refuse_what_dockers_profile_refuses():
     assert refused["unshare_net"] == refused["clone_newpid"] == "EPERM"
     assert refused["clone3"] == "ENOSYS"
     assert refused["inet"] == "ok" and refused["thread_and_subprocess"] == 0  # nothing more
+    assert bare["sigchld_ignored"] == refused["sigchld_ignored"] == "ok"
 
 
 def test_the_worker_filter_refuses_the_network_and_other_processes():
@@ -80,3 +92,6 @@ def test_the_worker_filter_refuses_the_network_and_other_processes():
                  "userfaultfd", "io_uring_setup", "unshare_net", "clone_newpid"):
         assert refused[name] == "EPERM", name
     assert refused["clone3"] == "ENOSYS" and refused["thread_and_subprocess"] == 0
+    # No auto-reaped child (its CPU would escape the clock); asking, and other signals, work.
+    assert refused["sigchld_ignored"] == "EPERM" and refused["sigterm_ignored"] == "ok"
+    assert refused["sigchld_query"] is True

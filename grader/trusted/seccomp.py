@@ -11,7 +11,9 @@ student's code sees an ordinary OSError and is graded on the rest:
   as root on a bare machine the worker's own network unshare would still succeed.
 - :func:`worker_filter`: the same, plus no socket but AF_UNIX (no network of any kind, DNS
   included, no netlink or raw sockets), no io_uring (it can open sockets without socket(2)),
-  no ptrace or process_vm_readv/writev, no bpf, perf_event_open, keyctl family, userfaultfd.
+  no ptrace or process_vm_readv/writev, no bpf, perf_event_open, keyctl family, userfaultfd,
+  and no change of SIGCHLD's disposition (an auto-reaped child's CPU time would escape the
+  fork server's clock: docs/DESIGN.md).
   The fork server builds it once (:func:`build_worker_filter`) and each student worker loads it
   after dropping privileges, before any student module is imported (grader/worker/child.py).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -73,6 +76,10 @@ def build_worker_filter():
     refusals.add_rule(refused, "socketpair", pyseccomp.Arg(0, pyseccomp.NE, AF_UNIX))
     for name in WORKER_REFUSED:
         refusals.add_rule(refused, name)
+    # No auto-reaped child (SIGCHLD set to SIG_IGN or SA_NOCLDWAIT): its CPU time would reach
+    # nobody's rusage, so the fork server's clock would miss it. Querying stays allowed.
+    refusals.add_rule(refused, "rt_sigaction", pyseccomp.Arg(0, pyseccomp.EQ, signal.SIGCHLD),
+                      pyseccomp.Arg(1, pyseccomp.NE, 0))
     return refusals
 
 
