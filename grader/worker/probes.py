@@ -312,6 +312,7 @@ def train(student, model, masks, data, init, steps, batch_size, lr, generator_se
     net = Recorded(inner, projection if projection is not None else
                    torch.zeros(int(as_data(model, data[:1]).numel()), dtype=torch.float64))
     net.to(device)
+    net.eval()  # handed over in eval mode: `train` must switch the model to train mode itself
     seen, callbacks = [], []
     loss = _recording_loss(seen)
     if default_loss:
