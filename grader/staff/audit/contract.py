@@ -185,6 +185,10 @@ CONTRACT = [
     _m("train_no_callback", "5b", ("5c",),
        ("training.py", "        if callback is not None:\n            callback(len(losses), losses[-1])\n", ""),
        doc="callback never called"),
+    _m("train_callback_from_zero", "5b", ("5c",),
+       ("training.py", "            callback(len(losses), losses[-1])\n",
+        "            callback(len(losses) - 1, losses[-1])\n"),
+       doc="callback steps numbered from 0 (documented: from 1)"),
     _m("train_ignores_loss_fn", "5b", ("5c",),
        ("training.py", "    loss_fn = loss_fn or _default_loss()\n    device = device or _model_device(model)\n"
                        "    optimizer",
