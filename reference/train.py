@@ -42,12 +42,16 @@ import torch.nn as nn
 from .data import load_binarized_mnist
 from .made import MADE, MaskedLinear, made_degrees, made_masks
 from .pixelcnn import PixelCNN
+from .preflight import LossCheckError, check_losses
 from .probability import bits_per_dim, nll
 from .sampling import sample_autoregressive, sample_pixels
 from .training import evaluate, train
 
 NUM_DIMS = 28 * 28
 MASK_CACHE_BYTES = 1 << 30  # keep the K mask sets in memory (as bools) up to this size
+
+
+ESTIMATE_AFTER = 10  # steps timed before the run's duration is estimated
 
 
 class CLIError(Exception):
@@ -648,6 +652,12 @@ def run(args, written: list[Path] | None = None) -> dict:
     channels_last = image and args.memory_format == "channels_last"
     if channels_last:  # the weights decide: (B, 1, H, W) inputs are already channels-last
         model = model.to(memory_format=torch.channels_last)
+    try:  # before the first step: a wrong loss would train the model on the wrong quantity
+        check_losses(nll, bits_per_dim, evaluate, model, train_x[:8], device)
+    except LossCheckError as e:
+        raise CLIError(f"checking probability.nll, bits_per_dim and evaluate before training: "
+                       f"{e}. Nothing was trained; tests_public/test_probability.py and "
+                       f"test_training.py say more") from None
     precision = pick_precision(args, device)
     step_model = Autocast(model, device) if precision == "bf16" else model  # what train() runs
     K = num_masks(model)
@@ -696,7 +706,12 @@ def run(args, written: list[Path] | None = None) -> dict:
         losses.append(loss)
         status["step"] = step
         bar.update(1)
-        bar.set_postfix(nll=f"{loss:.2f}", refresh=False)
+        bar.set_postfix(nll_per_example=f"{loss:.2f}", refresh=False)  # the test report's unit
+        if step == min(ESTIMATE_AFTER, total_steps) and step < total_steps:
+            seconds = (time.perf_counter() - start_wall - clock["eval_wall"]) / step * total_steps
+            span = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+            say(f"time estimate: about {span} for {total_steps} steps, from the first {step} "
+                f"(validation, testing and sampling come on top)")
         out_of_time = ((args.time_budget is not None
                         and time.perf_counter() - start_wall - clock["eval_wall"] > args.time_budget)
                        or (args.cpu_budget is not None and time.process_time() - start_cpu > args.cpu_budget))
