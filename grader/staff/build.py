@@ -105,12 +105,16 @@ def release_manifest(manifest) -> str:
                       f"points = {test.points:g}", f'visibility = "{test.visibility}"',
                       f"timeout = {test.timeout:g}", f"name = {_toml_string(test.name)}"]
     for part in manifest.parts:
-        hidden = sum(t.points for t in manifest.tests if t.part == part and not t.public)
+        tests = [t for t in manifest.tests if t.part == part and not t.public]
+        hidden = sum(t.points for t in tests)
+        # the part's hidden tests' visibility (after_published unless all are after_due_date)
+        shown = {t.visibility for t in tests}
+        visibility = "after_due_date" if shown == {"after_due_date"} else "after_published"
         if hidden:
             lines += ["", f'[tests."tests_hidden/part-{part}"]', f'part = "{part}"',
-                      f"points = {hidden:g}", 'visibility = "after_published"', "timeout = 1",
+                      f"points = {hidden:g}", f'visibility = "{visibility}"', "timeout = 1",
                       f'name = "hidden tests of part {part} (graded on Gradescope; their '
-                      f'{scores.HIDDEN_WHEN})"']
+                      f'{scores.SHOWN[visibility][0]})"']
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # must parse
     return text
