@@ -12,8 +12,9 @@
 # build Gradescope grades with; about 1 GB installed instead of about 5.5 GB) from the PyTorch
 # CPU wheel index. Elsewhere (an NVIDIA GPU, macOS) the pins of requirements.txt from PyPI (on
 # Linux, the CUDA build). When the CPU index cannot be reached, one line says so and the
-# PyPI pins are installed instead. The first line of output names the build and how to get
-# the other.
+# PyPI pins are installed instead, unless TORCH_BUILD=cpu asked for the CPU build: then
+# setup.sh stops with the reason and the fix (an explicit choice is never overridden). The
+# first line of output names the build and how to get the other.
 #
 # Environment: PYTHON (interpreter, default python3.11 then python3), VENV (default .venv),
 # TORCH_BUILD (auto | cpu | pypi; default auto, as above), TORCH_INDEX (the CPU wheel index;
@@ -90,6 +91,10 @@ else
 fi
 fallback=0
 if [ "$build" = cpu ] && [ -z "$wheelhouse" ] && ! index_reachable "$torch_index"; then
+    if [ "${TORCH_BUILD:-auto}" = cpu ]; then  # asked for: never install another build instead
+        echo "setup.sh: TORCH_BUILD=cpu, but the PyTorch CPU wheel index ($torch_index) cannot be reached; nothing was installed. Fix: run again once it can be reached, or set TORCH_INDEX=URL of a mirror (file:///path for a folder of wheels), or --wheelhouse DIR; TORCH_BUILD=pypi installs PyPI's build instead (on Linux the CUDA build, about 5.5 GB)" >&2
+        exit 3
+    fi
     build=pypi
     fallback=1
 fi

@@ -63,13 +63,25 @@ def test_an_nvidia_gpu_gets_the_pypi_pins(tmp_path):
 
 
 @LINUX
+@pytest.mark.skipif(Path("/proc/driver/nvidia/version").exists(), reason="this has a GPU")
 def test_unreachable_cpu_index_falls_back_in_one_line(tmp_path):
-    out = setup(tmp_path, TORCH_BUILD="cpu", TORCH_INDEX=UNREACHABLE)
+    out = setup(tmp_path, TORCH_INDEX=UNREACHABLE)  # the automatic choice may fall back
     lines = out.splitlines()
     assert sum(UNREACHABLE in line for line in lines) == 1 and "cannot be reached" in lines[0]
     pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
             if line and not line.startswith("#")]
     assert installed(out) == pins
+
+
+def test_an_explicit_cpu_build_is_never_replaced(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TORCH", "VENV"))}
+    done = subprocess.run(["bash", str(ROOT / "setup.sh"), "--dry-run"],
+                          env={**clean, "VENV": str(tmp_path / "venv"), "TORCH_BUILD": "cpu",
+                               "TORCH_INDEX": UNREACHABLE},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "would install" not in done.stdout, done.stdout
+    assert "TORCH_BUILD=cpu" in done.stderr and "cannot be reached" in done.stderr
+    assert "TORCH_INDEX=" in done.stderr and not (tmp_path / "venv").exists()
 
 
 def test_overrides_keep_working(tmp_path):
