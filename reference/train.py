@@ -128,6 +128,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="binarized MNIST .npz (default: data/binarized_mnist.npz)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/MODEL)")
+    p.add_argument("--visualize", action="store_true",
+                   help="also draw the trained model's receptive field (PixelCNN) or connectivity "
+                        "(MADE) as a PNG in the output folder (see visualize.py)")
     made = p.add_argument_group("MADE")
     made.add_argument("--hidden", default="500", help="MADE hidden sizes, comma list (default 500)")
     made.add_argument("--ordering", choices=["random", "natural"], default="random",
@@ -806,6 +809,10 @@ def run(args, written: list[Path] | None = None) -> dict:
     save_loss_plot(args.out / "loss.png", losses, valid_points,
                    f"{args.model}: test NLL {test_nll:.2f} nats", steps_per_epoch, valid_label)
     wrote(args.out / "loss.png")
+    if args.visualize:
+        from .visualize import draw
+        for path in draw(model, args.model, args.out, f"{args.model} after {len(losses)} steps"):
+            wrote(path)
     metrics = {"model": args.model, "test_nll_nats": test_nll, "test_bits_per_dim": test_bpd,
                "valid_nll_nats": [v for _, v in valid_points], "best_epoch": best["epoch"],
                "steps": len(losses), "epochs_run": len(valid_points), "stopped": status["stopped"],
