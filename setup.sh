@@ -3,7 +3,7 @@
 # .venv already holds exactly these requirements (a stamp of them is kept in .venv).
 #
 #   ./setup.sh                      # everything (requirements.txt)
-#   ./setup.sh --grader             # grader only (requirements-grader.txt; staff)
+#   ./setup.sh --grader             # grader only (requirements-grader.txt; staff only)
 #   ./setup.sh --wheelhouse DIR     # offline: install only from the wheels in DIR
 #   ./setup.sh --force              # reinstall even when the stamp matches
 #   ./setup.sh --dry-run            # say which torch build and what would be installed
@@ -35,12 +35,12 @@ force=0
 dry_run=0
 while [ $# -gt 0 ]; do
     case "$1" in
-        --grader) req=requirements-grader.txt ;;
+        --grader) req=requirements-grader.txt ;;  # staff only (not in the student release)
         --wheelhouse) [ $# -ge 2 ] || { echo "setup.sh: --wheelhouse needs a folder" >&2; exit 2; }
                       wheelhouse="$2"; shift ;;
         --force) force=1 ;;
         --dry-run) dry_run=1 ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift

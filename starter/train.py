@@ -10,7 +10,7 @@ The transformer (part 6, extra credit: attention.py) models all 784 pixels in ra
 its attention over 784 positions makes each step cost about 1 CPU-second at batch 16 (dim 64,
 2 heads, 2 blocks). It is imported only when chosen, so the CLI works without attention.py.
 
-MADE recipe (docs/TRAINING.md): a seeded random ordering of the pixels (``--ordering``), an
+MADE recipe: a seeded random ordering of the pixels (``--ordering``), an
 optional masked direct input->output connection (``--direct``) and order-agnostic training with
 K connectivities (orderings and hidden degrees) cycled during training, whose probabilities are
 averaged at test time (``--num-masks K``). The direct connection and the K masks live in the
@@ -154,7 +154,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help="PixelCNN 3x3 type-B layers after the 7x7 type-A layer")
     pix.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
                      help="PixelCNN memory format for training and sampling (default channels_last: "
-                          "faster on CPU, see docs/TRAINING.md)")
+                          "faster on CPU)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="arithmetic of the training steps and of sampling: bf16 = bfloat16 autocast "
                         "(mixed precision; weights, optimizer and loss stay float32). auto = bf16 "
@@ -615,7 +615,7 @@ def keep_freed_memory() -> None:
     transformer allocates and frees its (B, heads, 784, 784) attention tensors every step, so
     the kernel zero-fills those pages again each time. Measured with the defaults (batch 16,
     dim 64, 2 heads, 2 blocks) and `--steps 12 --threads 1`: 12.2 CPU-s of training without
-    this, 5.4 with it (docs/TRAINING.md). A no-op where the C library is not glibc."""
+    this, 5.4 with it. A no-op where the C library is not glibc."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):

@@ -100,3 +100,25 @@ def test_the_cpu_pin_is_the_gradescope_version():
     text = (ROOT / "setup.sh").read_text()
     assert re.search(r'^CPU_TORCH="torch==(.+)\+cpu"$', text, re.M).group(1) == \
         build.TORCH_VERSION
+
+
+def test_the_release_setup_offers_no_staff_option(tmp_path):
+    """The student release ships no requirements-grader.txt: its setup.sh has no --grader."""
+    release = tmp_path / "setup.sh"
+    release.write_text(build.release_setup())
+    help_text = subprocess.run(["bash", str(release), "--help"], capture_output=True,
+                               text=True, timeout=60).stdout
+    assert "--grader" not in help_text and "PIP_FIND_LINKS" in help_text, help_text
+    done = subprocess.run(["bash", str(release), "--grader", "--dry-run"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "unknown option '--grader'" in done.stderr
+    staff = subprocess.run(["bash", str(ROOT / "setup.sh"), "--help"], capture_output=True,
+                           text=True, timeout=60).stdout
+    assert "--grader" in staff and "PIP_FIND_LINKS" in staff  # the whole header, staff line too
+
+
+def test_the_release_points_at_nothing_it_does_not_ship():
+    """No starter module (train --help included) nor the student README names docs/."""
+    shipped = [*sorted((ROOT / "starter").glob("*.py")),
+               ROOT / "grader" / "staff" / "templates" / "student_README.md"]
+    assert not [p.name for p in shipped if "docs/" in p.read_text()]

@@ -153,6 +153,13 @@ def student_readme(manifest) -> str:
     return text
 
 
+def release_setup() -> str:
+    """setup.sh without its staff-only lines (--grader needs requirements-grader.txt, which
+    the release does not ship): the release offers no option it cannot honour."""
+    lines = (ROOT / "setup.sh").read_text().splitlines(keepends=True)
+    return "".join(line for line in lines if "staff only" not in line)
+
+
 def student_requirements() -> str:
     keep = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
             if re.split(r"[=<>~! \[]", line.strip())[0] in STUDENT_DEPENDENCIES]
@@ -193,7 +200,7 @@ def stage_student(tree: Path, expected_json: Path, manifest) -> None:
     (tree / "grader" / "trusted" / "manifest.toml").write_text(release_manifest(manifest))
     (tree / "grader" / "trusted" / "signatures.json").write_text(
         json.dumps(signatures.collect(ROOT / "reference"), indent=1) + "\n")
-    shutil.copy2(ROOT / "setup.sh", tree / "setup.sh")
+    (tree / "setup.sh").write_text(release_setup())
     (tree / "setup.sh").chmod(0o755)
     (tree / "make_submission.py").chmod(0o755)
     (tree / "requirements.txt").write_text(student_requirements())
