@@ -83,3 +83,15 @@ def test_pdb_shows_the_numbers_and_the_reference_answer(nonstrict_output_mask):
     assert "values=" in out and "[[1. 0. 1. 0.]" in out, out[-3000:]
     assert "'degrees'" in out and "'want'" in out, out[-3000:]
     assert "got (* differs)" in out, out[-3000:]
+
+
+def test_students_pytest_warns_once_of_a_module_that_prints_a_lot_at_import(tmp_path):
+    copy = tmp_path / "noisy"
+    shutil.copytree(ROOT / "reference", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    made = copy / "made.py"
+    made.write_text('print("x" * 1_100_000)\n' + made.read_text())
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_public", "--submission", str(copy), "-k",
+         "kl_divergence or bits_per_dim"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.stdout.count("made.py prints 1.0 MB when it is imported") == 1, \
+        done.stdout[-3000:]
