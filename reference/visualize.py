@@ -109,6 +109,20 @@ def save_connectivity(path: Path, reach: torch.Tensor, title: str) -> None:
     plt.close(fig)
 
 
+def save_sample_grid(path: Path, images: torch.Tensor, title: str, columns: int = 8) -> None:
+    """(n, 28, 28) binary images as a titled grid, large enough to see single pixels."""
+    from torchvision.utils import make_grid
+    plt, fig = _figure((7, 7.4))
+    grid = make_grid(images[:, None], nrow=columns, padding=2, pad_value=0.5)[0]
+    ax = fig.add_subplot()
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def draw(model, kind: str, out: Path, title: str, pixel=(14, 14)) -> list[Path]:
     """The picture(s) for `model` (kind "pixelcnn" or "made") in folder `out`."""
     out.mkdir(parents=True, exist_ok=True)
