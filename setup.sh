@@ -3,7 +3,7 @@
 # .venv already holds exactly these requirements (a stamp of them is kept in .venv).
 #
 #   ./setup.sh                      # everything (requirements.txt)
-#   ./setup.sh --grader             # grader only (requirements-grader.txt; staff)
+#   ./setup.sh --grader             # grader only (requirements-grader.txt; staff only)
 #   ./setup.sh --wheelhouse DIR     # offline: install only from the wheels in DIR
 #   ./setup.sh --force              # reinstall even when the stamp matches
 #   ./setup.sh --dry-run            # say which torch build and what would be installed
@@ -12,8 +12,9 @@
 # build Gradescope grades with; about 1 GB installed instead of about 5.5 GB) from the PyTorch
 # CPU wheel index. Elsewhere (an NVIDIA GPU, macOS) the pins of requirements.txt from PyPI (on
 # Linux, the CUDA build). When the CPU index cannot be reached, one line says so and the
-# PyPI pins are installed instead. The first line of output names the build and how to get
-# the other.
+# PyPI pins are installed instead, unless TORCH_BUILD=cpu asked for the CPU build: then
+# setup.sh stops with the reason and the fix (an explicit choice is never overridden). The
+# first line of output names the build and how to get the other.
 #
 # Environment: PYTHON (interpreter, default python3.11 then python3), VENV (default .venv),
 # TORCH_BUILD (auto | cpu | pypi; default auto, as above), TORCH_INDEX (the CPU wheel index;
@@ -34,12 +35,12 @@ force=0
 dry_run=0
 while [ $# -gt 0 ]; do
     case "$1" in
-        --grader) req=requirements-grader.txt ;;
+        --grader) req=requirements-grader.txt ;;  # staff only (not in the student release)
         --wheelhouse) [ $# -ge 2 ] || { echo "setup.sh: --wheelhouse needs a folder" >&2; exit 2; }
                       wheelhouse="$2"; shift ;;
         --force) force=1 ;;
         --dry-run) dry_run=1 ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -90,6 +91,10 @@ else
 fi
 fallback=0
 if [ "$build" = cpu ] && [ -z "$wheelhouse" ] && ! index_reachable "$torch_index"; then
+    if [ "${TORCH_BUILD:-auto}" = cpu ]; then  # asked for: never install another build instead
+        echo "setup.sh: TORCH_BUILD=cpu, but the PyTorch CPU wheel index ($torch_index) cannot be reached; nothing was installed. Fix: run again once it can be reached, or set TORCH_INDEX=URL of a mirror (file:///path for a folder of wheels), or --wheelhouse DIR; TORCH_BUILD=pypi installs PyPI's build instead (on Linux the CUDA build, about 5.5 GB)" >&2
+        exit 3
+    fi
     build=pypi
     fallback=1
 fi

@@ -68,7 +68,10 @@ class Tensor:
         return self.array.shape
 
     def __repr__(self) -> str:
-        return f"wire.Tensor(shape={self.shape}, dtype={self.dtype}, device={self.device})"
+        # The values too (numpy abbreviates large arrays): `p got` in pdb shows the numbers.
+        values = np.array2string(self.array, precision=4, threshold=200, edgeitems=4)
+        return (f"wire.Tensor(shape={self.shape}, dtype={self.dtype}, device={self.device}, "
+                f"values=\n{values})")
 
 
 @dataclass(frozen=True)

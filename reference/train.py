@@ -10,7 +10,7 @@ The transformer (part 6, extra credit: attention.py) models all 784 pixels in ra
 its attention over 784 positions makes each step cost about 1 CPU-second at batch 16 (dim 64,
 2 heads, 2 blocks). It is imported only when chosen, so the CLI works without attention.py.
 
-MADE recipe (docs/TRAINING.md): a seeded random ordering of the pixels (``--ordering``), an
+MADE recipe: a seeded random ordering of the pixels (``--ordering``), an
 optional masked direct input->output connection (``--direct``) and order-agnostic training with
 K connectivities (orderings and hidden degrees) cycled during training, whose probabilities are
 averaged at test time (``--num-masks K``). The direct connection and the K masks live in the
@@ -42,12 +42,16 @@ import torch.nn as nn
 from .data import load_binarized_mnist
 from .made import MADE, MaskedLinear, made_degrees, made_masks
 from .pixelcnn import PixelCNN
+from .preflight import LossCheckError, check_losses
 from .probability import bits_per_dim, nll
 from .sampling import sample_autoregressive, sample_pixels
 from .training import evaluate, train
 
 NUM_DIMS = 28 * 28
 MASK_CACHE_BYTES = 1 << 30  # keep the K mask sets in memory (as bools) up to this size
+
+
+ESTIMATE_AFTER = 10  # steps timed before the run's duration is estimated
 
 
 class CLIError(Exception):
@@ -124,6 +128,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="binarized MNIST .npz (default: data/binarized_mnist.npz)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/MODEL)")
+    p.add_argument("--visualize", action="store_true",
+                   help="also draw the trained model's receptive field (PixelCNN) or connectivity "
+                        "(MADE) as a PNG in the output folder (see visualize.py)")
     made = p.add_argument_group("MADE")
     made.add_argument("--hidden", default="500", help="MADE hidden sizes, comma list (default 500)")
     made.add_argument("--ordering", choices=["random", "natural"], default="random",
@@ -147,7 +154,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help="PixelCNN 3x3 type-B layers after the 7x7 type-A layer")
     pix.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
                      help="PixelCNN memory format for training and sampling (default channels_last: "
-                          "faster on CPU, see docs/TRAINING.md)")
+                          "faster on CPU)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="arithmetic of the training steps and of sampling: bf16 = bfloat16 autocast "
                         "(mixed precision; weights, optimizer and loss stay float32). auto = bf16 "
@@ -568,7 +575,7 @@ def save_loss_plot(path: Path, train_losses, valid_points, title: str, epoch_ste
     if values and min(values) > 0:
         whole.set_yscale("log")
         whole.set_ylim(min(values) / 1.03, max(values) * 1.05)
-        whole.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)))
+        whole.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))  # labels that never overlap
         whole.yaxis.set_major_formatter(ScalarFormatter())
         whole.yaxis.set_minor_formatter(NullFormatter())
     if len(losses):
@@ -591,10 +598,9 @@ def save_loss_plot(path: Path, train_losses, valid_points, title: str, epoch_ste
     return limits
 
 
-def save_samples(path: Path, samples: torch.Tensor) -> None:
-    from torchvision.utils import save_image
-
-    save_image(samples.float().cpu(), path, nrow=8, padding=2, pad_value=0.5)
+def save_samples(path: Path, samples: torch.Tensor, title: str) -> None:
+    from .visualize import save_sample_grid
+    save_sample_grid(path, samples.float().cpu().reshape(len(samples), 28, 28), title)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,7 +614,7 @@ def keep_freed_memory() -> None:
     transformer allocates and frees its (B, heads, 784, 784) attention tensors every step, so
     the kernel zero-fills those pages again each time. Measured with the defaults (batch 16,
     dim 64, 2 heads, 2 blocks) and `--steps 12 --threads 1`: 12.2 CPU-s of training without
-    this, 5.4 with it (docs/TRAINING.md). A no-op where the C library is not glibc."""
+    this, 5.4 with it. A no-op where the C library is not glibc."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
@@ -648,6 +654,12 @@ def run(args, written: list[Path] | None = None) -> dict:
     channels_last = image and args.memory_format == "channels_last"
     if channels_last:  # the weights decide: (B, 1, H, W) inputs are already channels-last
         model = model.to(memory_format=torch.channels_last)
+    try:  # before the first step: a wrong loss would train the model on the wrong quantity
+        check_losses(nll, bits_per_dim, evaluate, model, train_x[:8], device)
+    except LossCheckError as e:
+        raise CLIError(f"checking probability.nll, bits_per_dim and evaluate before training: "
+                       f"{e}. Nothing was trained; tests_public/test_probability.py and "
+                       f"test_training.py say more") from None
     precision = pick_precision(args, device)
     step_model = Autocast(model, device) if precision == "bf16" else model  # what train() runs
     K = num_masks(model)
@@ -696,7 +708,12 @@ def run(args, written: list[Path] | None = None) -> dict:
         losses.append(loss)
         status["step"] = step
         bar.update(1)
-        bar.set_postfix(nll=f"{loss:.2f}", refresh=False)
+        bar.set_postfix(nll_per_example=f"{loss:.2f}", refresh=False)  # the test report's unit
+        if step == min(ESTIMATE_AFTER, total_steps) and step < total_steps:
+            seconds = (time.perf_counter() - start_wall - clock["eval_wall"]) / step * total_steps
+            span = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+            say(f"time estimate: about {span} for {total_steps} steps, from the first {step} "
+                f"(validation, testing and sampling come on top)")
         out_of_time = ((args.time_budget is not None
                         and time.perf_counter() - start_wall - clock["eval_wall"] > args.time_budget)
                        or (args.cpu_budget is not None and time.process_time() - start_cpu > args.cpu_budget))
@@ -786,11 +803,17 @@ def run(args, written: list[Path] | None = None) -> dict:
     t_cpu = time.process_time()
     samples = draw_samples(model, args, device, torch.Generator(device=device).manual_seed(args.seed), precision)
     sample_cpu = time.process_time() - t_cpu
-    save_samples(args.out / "samples.png", samples)
+    save_samples(args.out / "samples.png", samples,
+                 f"{len(samples)} samples of {args.model} after {len(losses)} steps "
+                 f"(test NLL {test_nll:.1f} nats)")
     wrote(args.out / "samples.png")
     save_loss_plot(args.out / "loss.png", losses, valid_points,
                    f"{args.model}: test NLL {test_nll:.2f} nats", steps_per_epoch, valid_label)
     wrote(args.out / "loss.png")
+    if args.visualize:
+        from .visualize import draw
+        for path in draw(model, args.model, args.out, f"{args.model} after {len(losses)} steps"):
+            wrote(path)
     metrics = {"model": args.model, "test_nll_nats": test_nll, "test_bits_per_dim": test_bpd,
                "valid_nll_nats": [v for _, v in valid_points], "best_epoch": best["epoch"],
                "steps": len(losses), "epochs_run": len(valid_points), "stopped": status["stopped"],

@@ -25,6 +25,9 @@ def evaluate(model: torch.nn.Module, data: torch.Tensor, loss_fn: LossFn | None 
              batch_size: int = 256, device: torch.device | str | None = None) -> float:
     """Mean NLL of `data` under `model`, in nats per example.
 
+    Runs the model in eval mode (model.eval()) and, before returning, puts it back in the mode
+    the caller left it in (it may be handed over in train mode).
+
     Args:
         model: maps a batch of data to logits of the same shape.
         data: (N, ...) binary float tensor (e.g. (N, 784) or (N, 1, 28, 28)).
@@ -60,14 +63,16 @@ def train(model: torch.nn.Module, data: torch.Tensor, loss_fn: LossFn | None = N
     `generator` every pass); the loss of a batch is the mean per-example NLL.
 
     Args:
-        model: maps a batch of data to logits of the same shape; trained in train mode.
+        model: maps a batch of data to logits of the same shape; trained in train mode
+            (call model.train(): it may be handed over in eval mode).
         data: (N, ...) binary float tensor.
         loss_fn: (logits, x) -> (B,) per-example NLL in nats; default `probability.nll`.
         steps: number of optimizer steps.
         batch_size, lr: minibatch size and Adam learning rate.
         generator: source of randomness for shuffling (reproducible runs).
         device: where to train (default: the model's device).
-        callback: called as callback(step, loss) after every step (progress bars).
+        callback: called as callback(step, loss) after every step (progress bars), with
+            step = 1, 2, ..., steps (numbered from 1) and that step's loss (a float).
 
     Returns:
         The list of `steps` training losses (mean NLL of each batch, nats per example).

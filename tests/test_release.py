@@ -124,6 +124,7 @@ def test_zip_layouts(built):
     with zipfile.ZipFile(built / "dist" / "student.zip") as archive:
         infos = {i.filename: i for i in archive.infolist()}
     for name in ("starter/made.py", "starter/attention.py", "starter/train.py",
+                 "starter/preflight.py", "starter/visualize.py",
                  "tests_public/expected.json",
                  "make_submission.py", "setup.sh", "README.md", "pyproject.toml", "conftest.py",
                  "requirements.txt", "data/binarized_mnist.npz",

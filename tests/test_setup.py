@@ -63,13 +63,25 @@ def test_an_nvidia_gpu_gets_the_pypi_pins(tmp_path):
 
 
 @LINUX
+@pytest.mark.skipif(Path("/proc/driver/nvidia/version").exists(), reason="this has a GPU")
 def test_unreachable_cpu_index_falls_back_in_one_line(tmp_path):
-    out = setup(tmp_path, TORCH_BUILD="cpu", TORCH_INDEX=UNREACHABLE)
+    out = setup(tmp_path, TORCH_INDEX=UNREACHABLE)  # the automatic choice may fall back
     lines = out.splitlines()
     assert sum(UNREACHABLE in line for line in lines) == 1 and "cannot be reached" in lines[0]
     pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
             if line and not line.startswith("#")]
     assert installed(out) == pins
+
+
+def test_an_explicit_cpu_build_is_never_replaced(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TORCH", "VENV"))}
+    done = subprocess.run(["bash", str(ROOT / "setup.sh"), "--dry-run"],
+                          env={**clean, "VENV": str(tmp_path / "venv"), "TORCH_BUILD": "cpu",
+                               "TORCH_INDEX": UNREACHABLE},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "would install" not in done.stdout, done.stdout
+    assert "TORCH_BUILD=cpu" in done.stderr and "cannot be reached" in done.stderr
+    assert "TORCH_INDEX=" in done.stderr and not (tmp_path / "venv").exists()
 
 
 def test_overrides_keep_working(tmp_path):
@@ -88,3 +100,25 @@ def test_the_cpu_pin_is_the_gradescope_version():
     text = (ROOT / "setup.sh").read_text()
     assert re.search(r'^CPU_TORCH="torch==(.+)\+cpu"$', text, re.M).group(1) == \
         build.TORCH_VERSION
+
+
+def test_the_release_setup_offers_no_staff_option(tmp_path):
+    """The student release ships no requirements-grader.txt: its setup.sh has no --grader."""
+    release = tmp_path / "setup.sh"
+    release.write_text(build.release_setup())
+    help_text = subprocess.run(["bash", str(release), "--help"], capture_output=True,
+                               text=True, timeout=60).stdout
+    assert "--grader" not in help_text and "PIP_FIND_LINKS" in help_text, help_text
+    done = subprocess.run(["bash", str(release), "--grader", "--dry-run"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "unknown option '--grader'" in done.stderr
+    staff = subprocess.run(["bash", str(ROOT / "setup.sh"), "--help"], capture_output=True,
+                           text=True, timeout=60).stdout
+    assert "--grader" in staff and "PIP_FIND_LINKS" in staff  # the whole header, staff line too
+
+
+def test_the_release_points_at_nothing_it_does_not_ship():
+    """No starter module (train --help included) nor the student README names docs/."""
+    shipped = [*sorted((ROOT / "starter").glob("*.py")),
+               ROOT / "grader" / "staff" / "templates" / "student_README.md"]
+    assert not [p.name for p in shipped if "docs/" in p.read_text()]

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_MADE = ["--model", "made", "--subset", 500, "--hidden", "32,32", "--eval-limit", 200]
 
 
-def train_cli(*args, package="reference", timeout=120):
-    return subprocess.run([sys.executable, "-m", f"{package}.train", *map(str, args)], cwd=ROOT,
+def train_cli(*args, package="reference", timeout=120, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", f"{package}.train", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
 

@@ -42,8 +42,9 @@ def test_degrees_given_ordering(submission, check):
 
 
 def test_masks_docstring_example(submission, expected, check):
-    got = submission.call("made.made_masks", DOC_DEGREES)
-    want = expected.call("made.made_masks", DOC_DEGREES)
+    degrees = DOC_DEGREES  # a local name: `pp locals()` in pdb shows the inputs too
+    got = submission.call("made.made_masks", degrees)
+    want = expected.call("made.made_masks", degrees)
     check.that(isinstance(got, list) and len(got) == 2,
                "made_masks must return one mask per weight matrix (here 2)")
     check.equal(got[0], want[0], what="hidden mask (4 x 3) for degrees [1 2 3] -> [1 2 1 2]")

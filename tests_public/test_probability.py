@@ -29,6 +29,15 @@ def test_nll_is_per_example_sum(submission, expected, check, rng):
     check.close(got, want, what="nll(logits, x) in nats per example, shape (B,)",
                 hints={"the mean over dimensions instead of the sum": want.array / 10,
                        "log p instead of -log p": -want.array})
+    # Images are (B, 1, H, W): a sum over one dimension leaves (B, 1, H) or (B, 1, W) behind.
+    images = rng.normal(scale=2.0, size=(3, 1, 4, 5))
+    pixels = (rng.random((3, 1, 4, 5)) < 0.5).astype(np.float64)
+    got = submission.call("probability.nll", images, pixels)
+    want = expected.call("probability.nll", images, pixels)
+    check.close(got, want, what="nll(logits, x) on a (3, 1, 4, 5) image batch: nats per "
+                                "example, shape (B,) = (3,), summed over every dimension but "
+                                "the first",
+                hints={"the mean over dimensions instead of the sum": want.array / 20})
 
 
 def test_bits_per_dim(submission, expected, check):

@@ -59,6 +59,19 @@ def check_distribution(check, samples, joint, what):
                       f"{np.round(yours, 3).tolist()}, the model's {np.round(model, 3).tolist()}")
 
 
+def check_draws_from_generator(check, submission, what, **where):
+    """Two generator seeds must give two different sets of samples. The worker seeds torch's
+    global generator the same way for every call, so a sampler that ignores `generator` and
+    draws from the global one returns the same samples for both."""
+    first, other = (check.tensor(submission.run("sample", kind="logistic", n=64, seed=seed,
+                                                **where), what=what, kind="float")
+                    for seed in (0, 1))
+    check.that(not np.array_equal(first, other),
+               f"{what}: generator seeds 0 and 1 gave exactly the same 64 samples: draw every "
+               f"random number from `generator` (torch.bernoulli(p, generator=generator)), not "
+               f"from torch's global generator")
+
+
 def check_copy_models(submission, check, what, expected_shape, **where):
     for kind, value in (("copy", 1.0), ("copy0", 0.0)):
         got = submission.run("sample", kind=kind, n=4, seed=0, **where)
@@ -82,6 +95,8 @@ def test_sample_autoregressive_known_models(submission, check, rng):
     samples = binary(check, got, (SAMPLES, 3), "sample_autoregressive")
     check_distribution(check, samples, exact_joint(weights, bias, ordering),
                        f"sample_autoregressive with D=3, ordering {ordering.tolist()}")
+    check_draws_from_generator(check, submission, "sample_autoregressive with D=3",
+                               ordering=ordering, weights=weights, bias=bias)
 
 
 def test_sample_pixels_known_models(submission, check, rng):
@@ -93,3 +108,5 @@ def test_sample_pixels_known_models(submission, check, rng):
     images = binary(check, got, (SAMPLES, 1, 2, 2), "sample_pixels")
     check_distribution(check, images.reshape(SAMPLES, 4),
                        exact_joint(weights, bias, np.arange(4)), "sample_pixels on 2x2 images")
+    check_draws_from_generator(check, submission, "sample_pixels on 2x2 images", height=2,
+                               width=2, weights=weights, bias=bias)

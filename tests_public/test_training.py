@@ -20,14 +20,30 @@ def pixelcnn_masks(expected, layers):
            [expected.call("pixelcnn.causal_conv_mask", 3, "B")] * layers
 
 
-def test_evaluate_mean_nll(submission, expected, check):
+def check_evaluate_modes(check, result, what):
+    """The model is handed over in train mode: evaluate runs it in eval mode and puts it back
+    in train mode (the mode the caller left it in)."""
+    calls = recordings.calls_of(result, what)
+    check.that(not any(c.get("training") is not False for c in calls),
+               f"{what}: the model ran in train mode (dropout, batch statistics): call "
+               f"model.eval() before the forward passes")
+    check.that(result.get("training_after") is True,
+               f"{what}: the model was handed over in train mode and evaluate left it in eval "
+               f"mode: put it back in the caller's mode (model.train(was_training))")
+
+
+def test_evaluate_mean_nll(submission, expected, check, rng):
     kwargs = dict(model="made", masks=made_masks(expected, [16]), data=load_bits("valid", 300),
                   batch_size=64, seed=0)
-    got = submission.run("evaluate", **kwargs)
+    what = "evaluate on 300 examples, batch_size 64"
+    result = submission.run("evaluate", projection=recordings.projection(rng), **kwargs)
+    check.that(type(result) is dict, f"{what}: the result could not be read")
+    check_evaluate_modes(check, result, what)
+    got = result.get("value")
     want = expected.run("evaluate", **kwargs)
     check.that(type(got) is float, f"evaluate must return a Python float, got {type(got).__name__}")
     check.that(abs(got - want) < 1e-3 * abs(want),
-               f"evaluate on 300 examples, batch_size 64: got {got:.4f}, expected {want:.4f} "
+               f"{what}: got {got:.4f}, expected {want:.4f} "
                f"nats per example (mean over all examples, in eval mode)")
 
 
@@ -65,7 +81,11 @@ def _smoke(submission, expected, measure, check, rng, model, masks, steps, margi
     result = submission.run("train", projection=proj, **kwargs)
     parameters = trained_parameters(check, result, init)
     losses = recordings.check_losses(check, result, steps, 784, what)
-    recordings.check_training_passes(check, recordings.calls_of(result, what), steps, 32, what)
+    calls = recordings.check_training_passes(check, recordings.calls_of(result, what), steps,
+                                             32, what)
+    batches = [recordings.indices(c["keys"], recordings.keys_of(data, proj), what)
+               for c in calls]
+    recordings.check_shuffled_passes(check, batches, len(data), what)
     recordings.check_callbacks(check, result, losses, what)
     check.that(any(not np.array_equal(parameters[n].array, init[n].array) for n in init),
                f"{what}: the model's parameters are exactly as they started: nothing updated "

@@ -105,12 +105,16 @@ def release_manifest(manifest) -> str:
                       f"points = {test.points:g}", f'visibility = "{test.visibility}"',
                       f"timeout = {test.timeout:g}", f"name = {_toml_string(test.name)}"]
     for part in manifest.parts:
-        hidden = sum(t.points for t in manifest.tests if t.part == part and not t.public)
+        tests = [t for t in manifest.tests if t.part == part and not t.public]
+        hidden = sum(t.points for t in tests)
+        # the part's hidden tests' visibility (after_published unless all are after_due_date)
+        shown = {t.visibility for t in tests}
+        visibility = "after_due_date" if shown == {"after_due_date"} else "after_published"
         if hidden:
             lines += ["", f'[tests."tests_hidden/part-{part}"]', f'part = "{part}"',
-                      f"points = {hidden:g}", 'visibility = "after_published"', "timeout = 1",
+                      f"points = {hidden:g}", f'visibility = "{visibility}"', "timeout = 1",
                       f'name = "hidden tests of part {part} (graded on Gradescope; their '
-                      f'{scores.HIDDEN_WHEN})"']
+                      f'{scores.SHOWN[visibility][0]})"']
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # must parse
     return text
@@ -147,6 +151,13 @@ def student_readme(manifest) -> str:
                        "@HIDDEN@": f"{total - public:g}", "@PARTS@": "\n".join(rows)}.items():
         text = text.replace(key, value)
     return text
+
+
+def release_setup() -> str:
+    """setup.sh without its staff-only lines (--grader needs requirements-grader.txt, which
+    the release does not ship): the release offers no option it cannot honour."""
+    lines = (ROOT / "setup.sh").read_text().splitlines(keepends=True)
+    return "".join(line for line in lines if "staff only" not in line)
 
 
 def student_requirements() -> str:
@@ -189,7 +200,7 @@ def stage_student(tree: Path, expected_json: Path, manifest) -> None:
     (tree / "grader" / "trusted" / "manifest.toml").write_text(release_manifest(manifest))
     (tree / "grader" / "trusted" / "signatures.json").write_text(
         json.dumps(signatures.collect(ROOT / "reference"), indent=1) + "\n")
-    shutil.copy2(ROOT / "setup.sh", tree / "setup.sh")
+    (tree / "setup.sh").write_text(release_setup())
     (tree / "setup.sh").chmod(0o755)
     (tree / "make_submission.py").chmod(0o755)
     (tree / "requirements.txt").write_text(student_requirements())

@@ -5,6 +5,7 @@ A `Failure` is the only exception whose message reaches a student verbatim.
 """
 import numpy as np
 
+from grader.trusted import grids
 from grader.wire import Tensor, Unsupported
 
 KINDS = {"float": "f", "int": "iu", "bool": "b"}
@@ -66,9 +67,7 @@ class Check:
                 message += " (all your values lie in [0, 1]: are these probabilities?)"
         wrong = ~np.isclose(got_array, want, atol=atol, rtol=rtol)
         message += f"; {int(wrong.sum())} of {want.size} entries differ"
-        if self.public:
-            message += f"\n  got:      {_preview(got_array)}\n  expected: {_preview(want)}"
-        raise Failure(message)
+        raise Failure(message + self._shown(got_array, want, wrong, 8))
 
     def equal(self, got, want, *, what: str, kind: str | None = None):
         got_array = self.tensor(got, what=what, shape=np.shape(_array(want)), kind=kind)
@@ -76,9 +75,16 @@ class Check:
         if np.array_equal(got_array, want):
             return
         message = f"{what}: wrong values at {int((got_array != want).sum())} of {want.size} entries"
-        if self.public:
-            message += f"\n  got:      {_preview(got_array, 16)}\n  expected: {_preview(want, 16)}"
-        raise Failure(message)
+        raise Failure(message + self._shown(got_array, want, got_array != want, 16))
+
+    def _shown(self, got: np.ndarray, want: np.ndarray, differs: np.ndarray, limit: int) -> str:
+        """Public tests show got and expected: 2-D values as grids side by side, the rest as
+        flat previews. Hidden tests show neither."""
+        if not self.public:
+            return ""
+        if grids.fits(got, want):
+            return "\n" + grids.side_by_side(got, want, differs)
+        return f"\n  got:      {_preview(got, limit)}\n  expected: {_preview(want, limit)}"
 
 
 def _observations(want: np.ndarray) -> dict:

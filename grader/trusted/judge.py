@@ -62,6 +62,9 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
     started = time.monotonic()
     use_reachable_tempdir()
     manifest = manifest_module.load()
+    unsupported = manifest_module.visibility_problems(manifest)
+    if unsupported:  # before any grading: a minute of tests would end in the same error
+        raise ValueError("grader/trusted/manifest.toml: " + "; ".join(unsupported))
     dirs = [d for d in test_dirs(root) if suites is None or d.name in suites]
     hidden_present = any(d.name == manifest_module.HIDDEN_DIR for d in dirs)
     work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))  # 0700: shared below with one user

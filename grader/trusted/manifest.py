@@ -14,7 +14,9 @@ MANIFEST_PATH = ROOT / "grader" / "trusted" / "manifest.toml"
 TOTAL_POINTS = 40
 EXTRA_POINTS = 5
 PUBLIC_DIR, HIDDEN_DIR = "tests_public", "tests_hidden"
-VISIBILITY = {PUBLIC_DIR: "visible", HIDDEN_DIR: "after_published"}
+# Gradescope's visibilities a folder's tests may have: public tests are shown at once; hidden
+# tests when the staff publish the grades, or after the due date (README: staff checklist).
+VISIBILITY = {PUBLIC_DIR: ("visible",), HIDDEN_DIR: ("after_published", "after_due_date")}
 
 
 @dataclass(frozen=True)
@@ -83,16 +85,26 @@ def problems(manifest: Manifest, collected: set[str] | None = None,
         points = sum(t.points for t in manifest.tests if t.part == part)
         if full and points != info["points"]:
             found.append(f"part {part}: tests total {points}, the part is worth {info['points']}")
+    found += visibility_problems(manifest)
     for test in manifest.tests:
-        folder = test.id.split("/", 1)[0]
         if test.part not in manifest.parts:
             found.append(f"{test.id}: unknown part {test.part}")
-        if VISIBILITY.get(folder) != test.visibility:
-            found.append(f"{test.id}: visibility {test.visibility} does not match {folder}/")
         if test.points <= 0 or test.timeout <= 0:
             found.append(f"{test.id}: points and timeout must be positive")
     if collected is not None:
         listed = set(manifest.by_id())
         found += [f"collected but not in the manifest: {i}" for i in sorted(collected - listed)]
         found += [f"in the manifest but not collected: {i}" for i in sorted(listed - collected)]
+    return found
+
+
+def visibility_problems(manifest: Manifest) -> list[str]:
+    """Each test's visibility is one its folder allows (checked before any grading starts)."""
+    found = []
+    for test in manifest.tests:
+        folder = test.id.split("/", 1)[0]
+        allowed = VISIBILITY.get(folder, ())
+        if test.visibility not in allowed:
+            found.append(f"{test.id}: visibility {test.visibility!r} is not supported for "
+                         f"{folder}/ (use {' or '.join(map(repr, allowed)) or 'another folder'})")
     return found

@@ -108,7 +108,8 @@ def check_training_passes(check, calls, steps, batch_size, what) -> list[dict]:
                f"{what}: batch_size={batch_size}, but the training batches held "
                f"{sizes} examples")
     check.that(all(c.get("training") is True for c in training),
-               f"{what}: the model was in eval mode during training steps (call model.train())")
+               f"{what}: the model was in eval mode during training steps (the tests hand "
+               f"the model over in eval mode: call model.train() at the start of train)")
     return training[:steps]
 
 

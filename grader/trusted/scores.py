@@ -21,6 +21,18 @@ EXTRA_TAG = "extra"
 EXTRA_HEADING = "extra credit (optional, beyond the 40 points)"
 NOT_RUN = "not_run"
 HIDDEN_WHEN = "results are shown when the staff publish the grades"
+# When Gradescope shows a test of each withholding visibility (manifest.toml, per test).
+SHOWN = {"after_published": ("results are shown when the staff publish the grades",
+                             "shown after grades are published"),
+         "after_due_date": ("results are shown after the due date", "shown after the due date")}
+
+
+def hidden_when(final: dict) -> tuple[str, str]:
+    """(sentence, short) saying when the withheld tests of `final` are shown: after the due
+    date only when every one of them is `after_due_date`, else when grades are published."""
+    withheld = {t.get("visibility") for t in final.get("tests", [])
+                if t.get("visibility", "visible") != "visible"}
+    return SHOWN["after_due_date" if withheld == {"after_due_date"} else "after_published"]
 HIDDEN_NOT_RUN = f"not run here: hidden tests are graded on Gradescope; their {HIDDEN_WHEN}"
 
 
@@ -176,6 +188,7 @@ def markdown(final: dict, manifest=None) -> str:
     problem of each part. Nothing about hidden tests' outcomes before publication."""
     table = rows(final, manifest, student=True)
     earned, ran, missing, withheld = totals(table)
+    when, shown = hidden_when(final)
     lines = []
     problems = submission_problems(final)
     if problems:
@@ -187,7 +200,7 @@ def markdown(final: dict, manifest=None) -> str:
                f"points, extra credit {_points(extra_earned)} / {_points(extra_ran)}.**")
     if withheld:
         summary += (f" Hidden tests ({_points(withheld)} points) have run too; their "
-                    f"{HIDDEN_WHEN}.")
+                    f"{when}.")
     if missing:
         summary += f" {_points(missing)} points were not graded (see the tests below)."
     lines += [summary, "",
@@ -198,7 +211,7 @@ def markdown(final: dict, manifest=None) -> str:
         passed = f"{r.passed}/{r.tests}" if r.tests else "-"
         hidden = []
         if r.withheld:
-            hidden.append(f"{_pts(r.withheld)}, shown after grades are published")
+            hidden.append(f"{_pts(r.withheld)}, {shown}")
         if r.not_run:
             hidden.append(f"{_pts(r.not_run)} not run")
         title = f"{r.title} (extra credit)" if r.extra else r.title

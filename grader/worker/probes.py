@@ -284,7 +284,7 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
              default_loss=False, projection=None):
     """The student's `evaluate` on a known model (seeded weights) and a known loss (passed,
     or, with `default_loss`, found by evaluate as probability.nll); with `projection`, also
-    the forward passes it made."""
+    the forward passes it made and the mode it left the model in (handed over in train mode)."""
     torch.manual_seed(seed)
     net = ModeSensitive(known_model(model, masks, channels))
     if projection is not None:
@@ -296,7 +296,9 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
         value = student.training.evaluate(net, x, batch_size=batch_size)
     else:
         value = student.training.evaluate(net, x, known_good_nll, batch_size=batch_size)
-    return value if projection is None else {"value": value, "calls": net.calls}
+    if projection is None:
+        return value
+    return {"value": value, "calls": net.calls, "training_after": net.training}
 
 
 @probe
@@ -312,6 +314,7 @@ def train(student, model, masks, data, init, steps, batch_size, lr, generator_se
     net = Recorded(inner, projection if projection is not None else
                    torch.zeros(int(as_data(model, data[:1]).numel()), dtype=torch.float64))
     net.to(device)
+    net.eval()  # handed over in eval mode: `train` must switch the model to train mode itself
     seen, callbacks = [], []
     loss = _recording_loss(seen)
     if default_loss:

@@ -23,7 +23,8 @@ def _problems(report: dict) -> list[str]:
                    if m["part"] not in m["parts_lost"] else
                    f"also lost {', '.join(m['collateral'])}: {m['collateral_failures']}"
                    if m["collateral"] else
-                   f"a mistake of SPEC's catalogue that no public test of {m['part']} catches")
+                   f"a mistake of SPEC's catalogue or an everyday slip that no public test of "
+                   f"{m['part']} catches")
             lines.append(f"mutant {m['name']}: {m.get('error') or why}")
     for v in report["variants"]:
         if v["score"] != FULL:

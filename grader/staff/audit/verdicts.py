@@ -71,12 +71,12 @@ def caught_publicly(final: dict, part: str) -> bool:
 
 def mutant_row(mutant, final) -> dict:
     """Killed: it loses points in its own part and only in related ones; a mistake of SPEC's
-    catalogue must also fail a public test of its part (students are warned before the
-    deadline)."""
+    catalogue, or an everyday slip marked "SLIP:" (issue 21), must also fail a public test of
+    its part (students are warned before the deadline)."""
     score, lost = part_summary(final)
     collateral = sorted(set(lost) - set(mutant.related))
     public = caught_publicly(final, mutant.part)
-    catalogue = mutant.doc.startswith("SPEC:")
+    catalogue = mutant.doc.startswith(("SPEC:", "SLIP:"))
     killed = mutant.part in lost and not collateral and (public or not catalogue)
     row = {"name": mutant.name, "part": mutant.part, "related": list(mutant.related),
            "score": score, "parts_lost": lost, "collateral": collateral, "killed": killed,
