@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from grader import wire
-from grader.staff import batch, gradescope, report
+from grader.staff import gradebook, gradescope, report
 from grader.staff.audit.verdicts import CONTROL, MODULE_LINK, student_markup
 from grader.trusted import intake, manifest as manifest_module, plugin, results, scores
 from grader.trusted.interfaces import StudentCodeError
@@ -142,12 +142,12 @@ def test_batch_csv_and_report(tmp_path, student, submission, error, email):
            "total": "", "extra credit": "", "error": "submission: " + error + " | " + error,
            "seconds": 1.5}
     graded = dict(row, submission=submission + "2", email=email + "2", error="", total="40")
-    batch.write_csv([row, graded], MANIFEST, tmp_path / "grades.csv")
+    gradebook.write_csv([row, graded], MANIFEST, tmp_path / "grades.csv")
     raw = (tmp_path / "grades.csv").read_bytes().decode("utf-8")
     assert_clean_text(raw.replace("\r\n", "\n"))
     for cells in csv.reader(io.StringIO(raw)):
         assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
-    rows = batch.read_csv(tmp_path / "grades.csv")
+    rows = gradebook.read_csv(tmp_path / "grades.csv")
     for line in report.summary(rows, MANIFEST) + report.regrade_diff(rows, [graded], MANIFEST):
         assert_clean_markdown(line, REPORT_MARKUP)
     assert_clean_markdown("\n".join(report.summary(rows, MANIFEST)), REPORT_MARKUP)
