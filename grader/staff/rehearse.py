@@ -16,6 +16,8 @@ read-only inside. Sandbox users inside get uids of their own (SANDBOX_UIDS), so 
 per-user kill of a grading on the host reaches the rehearsal's workers, nor the reverse; its
 locks are the root filesystem's own /run.
 """
+import contextlib
+import fcntl
 import grp
 import hashlib
 import json
@@ -52,10 +54,13 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def check_archive(base: str) -> None:
+def archive_url(base: str) -> str:
+    return subprocess.run([str(IMAGE_SH), "archive", base], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def check_archive(base: str, url: str) -> None:
     """One clear line, at once, when the base's distribution archive cannot be reached."""
-    url = subprocess.run([str(IMAGE_SH), "archive", base], capture_output=True, text=True,
-                         check=True).stdout.strip()
     try:
         urllib.request.urlopen(url + "/", timeout=15).close()
     except OSError as exc:
@@ -82,7 +87,7 @@ def base_layer(base: str, cache: Path) -> Path:
     layer, done = cache / base / "base", cache / base / "base.done"
     if done.exists():
         return layer
-    check_archive(base)
+    check_archive(base, archive_url(base))
     _say(f"building the {base} root filesystem from its archive (once; cached in {layer}) ...")
     shutil.rmtree(layer, ignore_errors=True)
     layer.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +99,15 @@ def base_layer(base: str, cache: Path) -> Path:
     own_uid_range(layer)
     done.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
     return layer
+
+
+@contextlib.contextmanager
+def building(cache: Path, base: str):
+    """One builder of a base's layers at a time (two rehearsals may start together)."""
+    (cache / base).mkdir(parents=True, exist_ok=True)
+    with open(cache / base / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def unzip(archive: Path, target: Path) -> None:
@@ -208,6 +222,27 @@ def grade(autograder_zip: Path, submission: Path, layers: list, cache: Path,
             return None, output + f"\nno valid results.json: {exc}", took
 
 
+ISOLATION_PROBE = ("import sys; sys.path.insert(0, '/autograder/source'); "
+                   "from grader.trusted import isolation; "
+                   "refused = isolation.available('/tmp'); "
+                   "print(f'the sweep (namespaces refused: {refused})' if refused else "
+                   "'namespaces: Docker refusals did NOT hold')")
+
+
+def isolation_inside(autograder_zip: Path, layers: list, cache: Path) -> str:
+    """The sandbox path the grader takes inside, by its own check: the sweep, as on Gradescope,
+    or namespaces when Docker's refusals did not hold."""
+    (cache / "runs").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache / "runs") as scratch, \
+            open(Path(scratch) / "probe.log", "w+") as log:
+        autograder = autograder_folder(autograder_zip, Path(scratch))
+        run_in_root(layers, Path(scratch), autograder,
+                    ["/opt/ps1-venv/bin/python", "-c", ISOLATION_PROBE], _environment({}), log,
+                    timeout=120)
+        log.seek(0)
+        return log.read().strip()
+
+
 def default_torch_index() -> str | None:
     """setup.sh's own index (download.pytorch.org) when it can be reached; else this
     machine's local index, where the same CPU wheel lies."""
@@ -230,7 +265,9 @@ def rehearse(autograder_zip: Path, submissions, base: str, cache: Path, timeout:
     torch_index = default_torch_index()
     if torch_index:
         _say(f"torch from {torch_index} (download.pytorch.org cannot be reached from here)")
-    layers = setup_layer(autograder_zip, base, cache, torch_index, timeout)
+    with building(cache, base):
+        layers = setup_layer(autograder_zip, base, cache, torch_index, timeout)
+    _say(f"the sandbox inside {base}: {isolation_inside(autograder_zip, layers, cache)}")
     results_dir.mkdir(parents=True, exist_ok=True)
     graded = []
     for submission in submissions:
