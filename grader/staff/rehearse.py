@@ -183,6 +183,7 @@ def setup_layer(autograder_zip: Path, base: str, cache: Path, torch_index, timeo
         status = run_in_root([base_dir], layer, autograder, argv, _environment(extra), log,
                              timeout)
     if status != 0:
+        shutil.rmtree(layer, ignore_errors=True)  # its log stays
         tail = (cache / base / f"setup-{key}.log").read_text()[-3000:]
         raise RehearsalError(f"setup.sh failed on {base} (exit {status}):\n{tail}")
     done.write_text(f"{time.monotonic() - started:.0f} s\n")
