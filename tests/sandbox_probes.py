@@ -212,6 +212,21 @@ def attack(student):
     return out
 
 
+def sockets(student):
+    """Which socket families this worker may open: the name of each refusal's errno."""
+    out = {}
+    for name, family, kind in (("inet", socket.AF_INET, socket.SOCK_STREAM),
+                               ("inet6", socket.AF_INET6, socket.SOCK_DGRAM),
+                               ("netlink", socket.AF_NETLINK, socket.SOCK_RAW),
+                               ("unix", socket.AF_UNIX, socket.SOCK_STREAM)):
+        try:
+            socket.socket(family, kind).close()
+            out[name] = "ok"
+        except OSError as exc:
+            out[name] = errno.errorcode.get(exc.errno, str(exc))
+    return out
+
+
 def write_big_file(student, mb=200):
     with open("big.bin", "wb") as f:
         for _ in range(mb):
@@ -236,4 +251,5 @@ def return_value(student, what):
 
 PROBES = {f.__name__.rstrip("_"): f for f in (
     echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
-    setsid_grandchild, burn, persist, look, kill_self, nap, read_file, list_dir, whoami, memstat, attack, write_big_file, return_value)}
+    setsid_grandchild, burn, persist, look, kill_self, nap, read_file, list_dir, whoami, memstat,
+    attack, sockets, write_big_file, return_value)}

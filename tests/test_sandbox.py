@@ -18,6 +18,7 @@ import pytest
 
 from grader.trusted.cleanup import live_pids_of
 from grader.trusted.sandbox import Sandbox
+from grader.trusted.seccomp import docker_like
 from grader.wire import Tensor, Unsupported
 from grader.worker.loader import StudentImportError, StudentModules
 
@@ -73,9 +74,11 @@ def sb(dirs, record_isolation):
 
 @pytest.fixture(scope="module")
 def swept(dirs):
-    """No namespaces: the fallback that sweeps what the sandbox user owns."""
-    with Sandbox(dirs["sub"], probe_modules=PROBES, user=TEST_USER + "2", namespaces=False,
+    """As on Gradescope: the server under Docker's default-profile refusals, so namespaces are
+    refused by the kernel (not by a flag) and the sweep of what the sandbox user owns runs."""
+    with Sandbox(dirs["sub"], probe_modules=PROBES, user=TEST_USER + "2", launch=docker_like,
                  memory_mb=500, cpu_seconds=30) as box:
+        assert "unshare" in box.zygote_info["namespaces"], box.zygote_info
         yield box
 
 
@@ -304,6 +307,18 @@ def test_child_cannot_attack_the_zygote_or_regain_root(sb):
     assert result["kill_parent"] == "EPERM" and result["setuid_root"] == "EPERM"
     assert result["connect"] != "ok"
     assert sb.proc.poll() is None
+
+
+@pytest.mark.parametrize("box", [pytest.param("sb", marks=ROOT_ONLY),
+                                 pytest.param("swept", marks=ROOT_ONLY), "plain"])
+def test_a_student_worker_opens_no_network_socket(request, box):
+    """The seccomp filter (grader/trusted/seccomp.py), on both isolation paths and without a
+    sandbox user; a trusted worker, which never imports student code, is not filtered."""
+    sandbox = request.getfixturevalue(box)
+    refused = {"inet": "EPERM", "inet6": "EPERM", "netlink": "EPERM", "unix": "ok"}
+    assert sandbox.run("sockets", {}, timeout=10).value == refused
+    if sandbox.reference_dir:
+        assert sandbox.run("sockets", {}, timeout=10, role="reference").value["inet"] == "ok"
 
 
 @ROOT_ONLY

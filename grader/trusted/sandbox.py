@@ -49,12 +49,13 @@ class Sandbox:
                  output_cap: int = 64_000, result_cap: int = 64 << 20, protected=(),
                  fsize_mb: int = 64, nofile: int = 256, nproc: int = 64, tmpfs_mb: int = 64,
                  checkout=None,
-                 namespaces: bool = True, python: str = sys.executable,
+                 namespaces: bool = True, python: str = sys.executable, launch=None,
                  notice=staff_notice):
         self.submission_dir = os.path.realpath(submission_dir)
         self.reference_dir = os.path.realpath(reference_dir) if reference_dir else None
         self.probe_modules = dict(PROBE_MODULES, **(probe_modules or {}))
         self.python = python
+        self.launch = launch  # argv -> argv for the server, e.g. seccomp.docker_like (tests)
         self.memory_mb, self.cpu_seconds = memory_mb, cpu_seconds
         self.output_cap, self.result_cap = output_cap, result_cap
         self.limits = {"fsize_mb": fsize_mb, "nofile": nofile, "nproc": nproc,
@@ -116,8 +117,9 @@ class Sandbox:
         log_path = os.path.join(self.scratch_root, "zygote.log")
         # 0600: the run dirs sit beside it and grader tracebacks are not for students.
         with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+            argv = [self.python, "-I", "-c", _BOOT.format(root=ROOT), json.dumps(cfg)]
             self.proc = subprocess.Popen(
-                [self.python, "-I", "-c", _BOOT.format(root=ROOT), json.dumps(cfg)],
+                self.launch(argv) if self.launch else argv,
                 pass_fds=[child.fileno()], env=env, cwd=self.scratch_root,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 start_new_session=True)  # a Ctrl-C in the terminal goes to the judge only
@@ -132,6 +134,10 @@ class Sandbox:
             self._stop_zygote()
             raise SandboxError(f"the sandbox server failed to start:\n{tail}") from None
         self.ctrl.settimeout(60)
+        if self.uid is not None and self.zygote_info.get("seccomp") != "yes":
+            self._stop_zygote()  # as root, student workers never run without their filter
+            raise SandboxError(f"no seccomp filter for student workers: "
+                               f"{self.zygote_info.get('seccomp')} (is libseccomp2 installed?)")
         self.isolated = self.zygote_info.get("namespaces") == "yes"
         refused = self.zygote_info.get("namespaces")
         if self.uid is not None and not self.isolated:

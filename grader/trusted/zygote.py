@@ -121,14 +121,14 @@ def _fork_worker(cfg, sock, raw, fds, scratch, role, probes) -> tuple[int, int |
         try:
             sock.detach()  # its fd is closed in the worker; never close a reused number
             if not isolated:
-                child.run(cfg, raw, res_w, out_w, scratch, role, probes)
+                child.run(cfg, raw, res_w, out_w, scratch, role, probes, cfg["refusals"])
             os.close(report_r)
             isolation.enter([(cfg["submission_dir"], True)], cfg["tmpfs_mb"],
                             fresh=[(scratch, cfg["uid"], cfg["gid"])])
             if os.fork() == 0:
                 def worker():
                     os.close(report_w)
-                    child.run(cfg, raw, res_w, out_w, scratch, role, probes)
+                    child.run(cfg, raw, res_w, out_w, scratch, role, probes, cfg["refusals"])
                 isolation.run_init(worker, report_w, close_fds=(res_w, out_w))
             os.close(report_w)
             os.close(res_w)
@@ -217,6 +217,15 @@ def _load_modules(cfg: dict) -> dict:
     return {role: importlib.import_module(cfg["probe_modules"][role]) for role in ROLES}
 
 
+def _worker_filter():
+    """(the student workers' seccomp filter, None) or (None, why it cannot be had)."""
+    try:
+        from grader.trusted import seccomp
+        return seccomp.build_worker_filter(), None
+    except (ImportError, RuntimeError, OSError, AttributeError) as exc:  # no libseccomp
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
 def main(argv: list[str]) -> None:
     cfg = json.loads(argv[0])
     sock = socket.socket(fileno=cfg["sock_fd"])
@@ -226,9 +235,10 @@ def main(argv: list[str]) -> None:
     refused = ("no sandbox user" if cfg["uid"] is None else cfg["namespaces_off"]
                or isolation.available(cfg["scratch_root"]))
     cfg["namespaces"] = refused is None
+    cfg["refusals"], no_seccomp = _worker_filter()  # an object, kept in this process only
     import torch
     send_msg(sock, {"ready": True, "pid": os.getpid(), "torch": str(torch.__version__),
-                    "namespaces": refused or "yes",
+                    "namespaces": refused or "yes", "seccomp": no_seccomp or "yes",
                     "vm_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
     while True:
         try:

@@ -111,8 +111,10 @@ def _reply(reply: dict, result_cap: int) -> None:
     os.close(RESULT_FD)
 
 
-def run(cfg: dict, raw: bytes, res_w: int, out_w: int, scratch: str, role: str, probes) -> None:
-    """The child's whole life; never returns."""
+def run(cfg: dict, raw: bytes, res_w: int, out_w: int, scratch: str, role: str, probes,
+        refusals=None) -> None:
+    """The child's whole life; never returns. `refusals`: the seccomp filter a student worker
+    loads (grader/trusted/seccomp.py), built by the server; None where it cannot be had."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)  # the server ignores it
     _redirect(res_w, out_w)
@@ -121,6 +123,8 @@ def run(cfg: dict, raw: bytes, res_w: int, out_w: int, scratch: str, role: str, 
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid binaries (su, sudo) from here on
     if sandboxed:
         _drop_privileges(cfg)
+    if role == "student" and refusals is not None:
+        refusals.load()  # after the uid change and the network unshare, before student code
     os.environ.clear()
     os.environ.update(ENVIRONMENT, HOME=scratch, TMPDIR=scratch)
     tempfile.tempdir = scratch
