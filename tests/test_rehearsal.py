@@ -1,11 +1,14 @@
 """`python -m grader rehearse`: Docker's system call refusals, the rehearsal's own sandbox uids,
 the one-line refusal of an unreachable archive, and (PS1_REHEARSAL=1, as .ci/run sets it) the
 real Gradescope build on Debian 12 grading the reference, the starter and an attack."""
+import contextlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,9 +23,9 @@ ROOT_ON_X86 = pytest.mark.skipif(os.geteuid() != 0 or platform.machine() != "x86
 # Each line: what it tries, then the errno it must get (0: it must work).
 PROBE = r"""
 import ctypes, os, subprocess, sys, threading
-from grader.staff import docker_seccomp
+from grader.trusted import seccomp
 if sys.argv[1] == "filtered":
-    docker_seccomp.install()
+    seccomp.docker_refusals().load()
 libc = ctypes.CDLL(None, use_errno=True)
 def errno_of(nr, *args):
     result = libc.syscall(nr, *args)
@@ -53,7 +56,8 @@ def _probe(mode: str) -> dict:
 
 
 @ROOT_ON_X86
-def test_docker_refusals_refuse_namespaces_and_mounts_and_keep_the_rest():
+def test_docker_refusals_refuse_setns_and_mounts_too():
+    """What the rehearsal relies on beyond test_seccomp.py: setns and mount refused as well."""
     EPERM, ENODEV, ENOSYS = 1, 19, 38
     assert _probe("filtered") == {"unshare": EPERM, "setns": EPERM, "mount": EPERM,
                                   "clone_newpid": EPERM, "clone3": ENOSYS,
@@ -99,18 +103,61 @@ REHEARSAL = pytest.mark.skipif(
     os.environ.get("PS1_REHEARSAL") != "1" or os.geteuid() != 0,
     reason="the real Gradescope build (minutes; the Debian archive): PS1_REHEARSAL=1, as root "
            "(.ci/run sets it)")
-ATTACK = "setuid0_and_kill_parent"  # kills pid 1 of its namespace if it can: honest score 45
+# Issue 19's measured leak: a correct submission whose kl_divergence also connects to a
+# listener this test runs on 127.0.0.1 (loopback only). Honest score 45, and no connection.
+CONNECT = """import socket as _s
+try:
+    _s.create_connection(("127.0.0.1", PORT), timeout=2).close()
+except OSError:
+    pass
+"""
 
 
-def _uploads(folder: Path) -> list[Path]:
+@contextlib.contextmanager
+def listener():
+    """A TCP listener on 127.0.0.1: yields (port, list of accepted connections)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    accepted, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                connection, peer = server.accept()
+                accepted.append(peer)
+                connection.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def _uploads(folder: Path, port: int) -> list[Path]:
     from grader.staff.audit import malicious, sources
     from grader.trusted import submit
-    case = next(c for c in malicious.CASES if c.name == ATTACK)
-    assert not case.lost and not case.failing and case.score is None  # honest: 45
-    attack = sources.write_tree(sources.malicious_files(case, {}), folder / ATTACK)
+    case = malicious.Case("connect_to_loopback", "connect refused; 45",
+                          inject=(("probability.py", "1a", CONNECT.replace("PORT", str(port))),))
+    attack = sources.write_tree(sources.malicious_files(case, {}), folder / case.name)
     return [submit.write_zip(ROOT / "reference", folder / "reference.zip"),
             submit.write_zip(ROOT / "starter", folder / "starter.zip"),
-            sources.zip_upload(attack, folder / f"{ATTACK}.zip")]
+            sources.zip_upload(attack, folder / f"{case.name}.zip")]
+
+
+def _connect_from_the_image(autograder_zip: Path, port: int, work: Path) -> None:
+    """The control: root in the image, without a worker's filter, reaches the listener."""
+    layers = rehearse.setup_layer(autograder_zip, "debian-12", rehearse.CACHE,
+                                  rehearse.default_torch_index(), 600)  # cached by now
+    code = CONNECT.replace("PORT", str(port))
+    with open(work / "control.log", "w") as log:
+        rehearse.run_in_root(layers, work, rehearse.autograder_folder(autograder_zip, work),
+                             ["/opt/ps1-venv/bin/python", "-c", code], {"PATH": rehearse.PATH},
+                             log, timeout=60)
 
 
 @REHEARSAL
@@ -121,12 +168,18 @@ def test_the_zip_rehearsed_on_debian_12(tmp_path, capsys):
     build.stage_autograder(staged, ROOT / "tests_public" / "expected.json")
     build._zip(staged, tmp_path / "autograder.zip")
     started = time.monotonic()
-    graded = rehearse.rehearse(tmp_path / "autograder.zip", _uploads(tmp_path), "debian-12",
-                               rehearse.CACHE, 40 * 60, tmp_path / "results")
+    with listener() as (port, accepted):
+        graded = rehearse.rehearse(tmp_path / "autograder.zip", _uploads(tmp_path, port),
+                                   "debian-12", rehearse.CACHE, 40 * 60, tmp_path / "results")
+        from_workers = len(accepted)
+        (tmp_path / "control").mkdir()
+        _connect_from_the_image(tmp_path / "autograder.zip", port, tmp_path / "control")
+        time.sleep(0.5)
     printed = capsys.readouterr().out
     with capsys.disabled():
         print(f"\n[rehearsal on debian-12: {time.monotonic() - started:.0f} s]")
     assert "the sandbox inside debian-12: the sweep (namespaces refused" in printed
     assert [final and final["score"] for _, final in graded] == [45, 0, 45], printed[-4000:]
+    assert from_workers == 0 and len(accepted) == 1  # refused to workers, open to the image
     assert json.loads((tmp_path / "results" / "reference.zip.results.json").read_text()) \
         == graded[0][1]

@@ -1,7 +1,8 @@
 """The first process inside a rehearsal's fresh mount and PID namespaces (started by
 `unshare --mount --pid --fork`, see rehearse.py): it assembles the root filesystem, enters it,
-installs Docker's refusals (docker_seccomp) and becomes the command, as a container's
-entrypoint would.
+loads Docker's refusals (grader/trusted/seccomp.py: built before the chroot, with this
+machine's libseccomp, loaded after it) and becomes the command, as a container's entrypoint
+would.
 
     python -m grader.staff.rehearsal_root SPEC_JSON
 
@@ -14,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from grader.staff import docker_seccomp
+from grader.trusted import seccomp
 
 # A container's /dev: these nodes, bound from the host, and a private /dev/shm.
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -65,10 +66,11 @@ def assemble(spec: dict) -> str:
 
 def main(argv) -> None:
     spec = json.loads(argv[1])
+    refusals = seccomp.docker_refusals()
     root = assemble(spec)
     os.chroot(root)
     os.chdir("/autograder")
-    docker_seccomp.install()
+    refusals.load()
     os.execve(spec["argv"][0], spec["argv"], spec["env"])
 
 

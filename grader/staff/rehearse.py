@@ -9,7 +9,7 @@ Gradescope's build and grading, rehearsed in a root filesystem of the base image
    /autograder/run_autograder run as root.
 
 Every step runs in fresh mount and PID namespaces (rehearsal_root.py), under the system call
-refusals of Docker's default seccomp profile (docker_seccomp.py): the grader inside takes the
+refusals of Docker's default seccomp profile (trusted/seccomp.py): the grader inside takes the
 path it takes on Gradescope. The network is the host's (apt and pip need it; Gradescope's is
 open too). pip reads this machine's wheels: its configuration and wheel folders are mounted
 read-only inside. Sandbox users inside get uids of their own (SANDBOX_UIDS), so that no
