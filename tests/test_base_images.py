@@ -3,6 +3,7 @@ Debian 12 and Ubuntu 22.04 or later with a *final* CPython 3.11, and stops at on
 line naming the Gradescope setting, on a base image it cannot serve. Its decisions run here
 against fake /etc/os-release files and fake interpreters (the real builds: rehearse.py)."""
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,35 @@ def test_an_unservable_image_stops_before_apt(tmp_path):
                  str(os_release))
     assert done.returncode == 1 and not called.exists()
     assert done.stderr.count("\n") == 1 and SETTING in done.stderr
+
+
+def _fake_system(tmp_path, ppa_works: bool) -> Path:
+    """Ubuntu 22.04 with fake apt-get, add-apt-repository and python3.11: the archive's is the
+    release candidate; after the PPA is added (when it works) python3.11 is a final 3.11.13."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    added = tmp_path / "ppa-added"
+    scripts = {
+        "apt-get": "exit 0",
+        "add-apt-repository": f"touch {added}" if ppa_works else "echo 'cannot reach launchpad' >&2; exit 1",
+        "python3.11": f'if [ -e {added} ]; then echo 3 11 13 final; else echo 3 11 0 candidate; fi',
+    }
+    for name, body in scripts.items():
+        (tools / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tools / name).chmod(0o755)
+    (tmp_path / "os-release").write_text(OS_RELEASES["ubuntu-22.04"])
+    return tools
+
+
+@pytest.mark.parametrize("ppa_works", [True, False])
+def test_ubuntu_2204_gets_a_final_311_from_deadsnakes_or_stops_in_one_line(tmp_path, ppa_works):
+    tools = _fake_system(tmp_path, ppa_works)
+    done = _bash(f'PATH="{tools}:$PATH" PS1_OS_RELEASE="$1" install_python && echo installed',
+                 str(tmp_path / "os-release"))
+    assert "3 11 0 candidate" in done.stderr  # why the PPA was needed
+    if ppa_works:
+        assert done.returncode == 0 and done.stdout.endswith("installed\n")
+    else:
+        assert done.returncode == 1
+        assert done.stderr.splitlines()[-1].startswith("setup.sh: no final Python 3.11")
+        assert SETTING in done.stderr.splitlines()[-1]

@@ -69,10 +69,10 @@ install_python() {  # a final python3.11 from the archive, else from the deadsna
     if [ "$(os_field "${PS1_OS_RELEASE:-/etc/os-release}" ID)" = ubuntu ]; then
         echo "setup.sh: the archive's python3.11 is missing or a pre-release" \
              "($(python_release "$python_bin")); installing it from the deadsnakes PPA" >&2
-        apt-get install -y --no-install-recommends software-properties-common gpg-agent
-        add-apt-repository -y ppa:deadsnakes/ppa
-        apt-get update
-        apt-get install -y --no-install-recommends python3.11 python3.11-venv
+        apt-get install -y --no-install-recommends software-properties-common gpg-agent &&
+            add-apt-repository -y ppa:deadsnakes/ppa && apt-get update &&
+            apt-get install -y --no-install-recommends python3.11 python3.11-venv ||
+            echo "setup.sh: the deadsnakes PPA could not be used (see above)" >&2
     fi
     if ! final_311 "$(python_release "$python_bin")"; then
         echo "setup.sh: no final Python 3.11 on this base image" \

@@ -36,6 +36,10 @@ base() {
     case "$name" in
         ubuntu-*) keyring=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg) ;;
     esac
+    if [ -n "${keyring[*]}" ] && [ ! -f "${keyring[0]#--keyring=}" ]; then
+        echo "image.sh: ${keyring[0]#--keyring=} is missing: apt-get install ubuntu-keyring" >&2
+        return 1
+    fi
     # minbase: what a container base image is (apt, bash, coreutils, passwd), plus TLS roots.
     debootstrap --variant=minbase --components="$components" --include=ca-certificates \
         "${keyring[@]}" "$suite" "$dir" "$archive"
