@@ -78,8 +78,8 @@ def own_uid_range(root: Path) -> None:
                              f"{low}-{high}: the two sides' sandbox users would collide")
     defs = root / "etc" / "login.defs"
     keys = {"SYS_UID_MIN": low, "SYS_UID_MAX": high, "SYS_GID_MIN": low, "SYS_GID_MAX": high}
-    lines = [line for line in defs.read_text().splitlines() if line.split()[:1] not in
-             [[k] for k in keys]]
+    lines = [line for line in defs.read_text().splitlines()
+             if (line.split() or [""])[0] not in keys]
     defs.write_text("\n".join(lines + [f"{k}\t{v}" for k, v in keys.items()]) + "\n")
 
 
@@ -95,7 +95,8 @@ def base_layer(base: str, cache: Path) -> Path:
     with open(log, "w") as out:
         if subprocess.run([str(IMAGE_SH), "base", base, str(layer)], stdout=out,
                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode:
-            raise RehearsalError(f"debootstrap of {base} failed: see {log}")
+            last = (log.read_text().strip().splitlines() or ["no output"])[-1]
+            raise RehearsalError(f"the {base} base could not be built ({last}); see {log}")
     own_uid_range(layer)
     done.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
     return layer
@@ -110,20 +111,11 @@ def building(cache: Path, base: str):
         yield
 
 
-def unzip(archive: Path, target: Path) -> None:
-    """Unpack a trusted (staff-built) zip, keeping the executable bits."""
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            path = zf.extract(info, target)
-            mode = (info.external_attr >> 16) & 0o777
-            if mode and not info.is_dir():
-                os.chmod(path, mode)
-
-
 def autograder_folder(autograder_zip: Path, work: Path) -> Path:
     """/autograder as Gradescope lays it out before its build: the zip in source/."""
+    from grader.staff.gradescope import _unzip
     folder = work / "autograder"
-    unzip(autograder_zip, folder / "source")
+    _unzip(autograder_zip, folder / "source")
     for path in (folder, folder / "source"):
         path.chmod(0o755)
     shutil.copy2(folder / "source" / "run_autograder", folder / "run_autograder")

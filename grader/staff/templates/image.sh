@@ -10,6 +10,7 @@
 #                            setup.sh runs, as Gradescope's own image build does
 #
 # BASE: debian-12 | ubuntu-22.04 (the base images a TA can pick that setup.sh serves).
+# PS1_UBUNTU_KEYRING: Ubuntu's archive keyring (default: the ubuntu-keyring package's file).
 set -euo pipefail
 
 base_suite() {       # BASE -> "suite archive components"
@@ -34,7 +35,7 @@ base() {
     local name=$1 dir=$2 suite archive components keyring=()
     read -r suite archive components <<<"$(base_suite "$name")"
     case "$name" in
-        ubuntu-*) keyring=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg) ;;
+        ubuntu-*) keyring=(--keyring="${PS1_UBUNTU_KEYRING:-/usr/share/keyrings/ubuntu-archive-keyring.gpg}") ;;
     esac
     if [ -n "${keyring[*]}" ] && [ ! -f "${keyring[0]#--keyring=}" ]; then
         echo "image.sh: ${keyring[0]#--keyring=} is missing: apt-get install ubuntu-keyring" >&2
