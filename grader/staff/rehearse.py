@@ -92,11 +92,19 @@ def base_layer(base: str, cache: Path) -> Path:
     shutil.rmtree(layer, ignore_errors=True)
     layer.parent.mkdir(parents=True, exist_ok=True)
     log = cache / base / "base.log"
+    # Its own mount namespace: debootstrap mounts /proc inside the target, which must not
+    # outlive it on the host (nor be walked by a later rmtree).
+    command = ["unshare", "--mount", "--propagation", "private", str(IMAGE_SH), "base", base,
+               str(layer)]
     with open(log, "w") as out:
-        if subprocess.run([str(IMAGE_SH), "base", base, str(layer)], stdout=out,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode:
+        if subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL).returncode:
+            details = layer / "debootstrap" / "debootstrap.log"
+            if details.exists():
+                shutil.copy(details, log.with_name("debootstrap.log"))
             last = (log.read_text().strip().splitlines() or ["no output"])[-1]
-            raise RehearsalError(f"the {base} base could not be built ({last}); see {log}")
+            raise RehearsalError(f"the {base} base could not be built ({last}); see {log} "
+                                 f"and debootstrap.log beside it")
     own_uid_range(layer)
     done.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
     return layer
