@@ -75,8 +75,9 @@ install_python() {  # a final python3.11 from the archive, else from the deadsna
             echo "setup.sh: the deadsnakes PPA could not be used (see above)" >&2
     fi
     if ! final_311 "$(python_release "$python_bin")"; then
-        echo "setup.sh: no final Python 3.11 on this base image" \
-             "(got: $(python_release "$python_bin")); $SETTING" >&2
+        echo "setup.sh: no final Python 3.11 on this base image (got:" \
+             "$(python_release "$python_bin")) and the deadsnakes PPA could not be used:" \
+             "rebuild the autograder (Update Autograder) once launchpad.net can be reached" >&2
         exit 1
     fi
 }
