@@ -8,13 +8,14 @@ Gradescope's build and grading, rehearsed in a root filesystem of the base image
 3. per submission: a fresh overlay on both layers, the upload in /autograder/submission and
    /autograder/run_autograder run as root.
 
-Every step runs in fresh mount and PID namespaces (rehearsal_root.py), under the system call
+Steps 2 and 3 run in fresh mount and PID namespaces (rehearsal_root.py), under the system call
 refusals of Docker's default seccomp profile (trusted/seccomp.py): the grader inside takes the
 path it takes on Gradescope. The network is the host's (apt and pip need it; Gradescope's is
 open too). pip reads this machine's wheels: its configuration and wheel folders are mounted
 read-only inside. Sandbox users inside get uids of their own (SANDBOX_UIDS), so that no
 per-user kill of a grading on the host reaches the rehearsal's workers, nor the reverse; its
-locks are the root filesystem's own /run.
+locks are the root filesystem's own /run. The base layer is keyed by the base's name only:
+remove the cache (CACHE/BASE) after changing image.sh's `base` or SANDBOX_UIDS.
 """
 import contextlib
 import fcntl
