@@ -79,7 +79,8 @@ def build_worker_filter():
 def docker_like(argv: list[str], python: str = sys.executable) -> list[str]:
     """The command line that runs `argv` under :func:`docker_refusals` (irreversibly, for it
     and everything it starts): a tiny Python loads the filter, then execs `argv`. For tests and
-    the rehearsal, which need Gradescope's kernel refusals on a machine that has none."""
+    the rehearsal, which need Gradescope's kernel refusals on a machine that has none. Make it
+    the last wrapper: nothing it runs can create namespaces or mount (a chroot still works)."""
     boot = (f"import sys; sys.path.insert(0, {ROOT!r}); "
             "from grader.trusted.seccomp import _exec_refused; _exec_refused(sys.argv[1:])")
     return [python, "-I", "-c", boot, *argv]

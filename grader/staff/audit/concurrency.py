@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import secrets
 import subprocess
 
@@ -15,6 +14,7 @@ from .malicious.attacks import _fn
 from .sources import _indent_after, reference_files, write_tree
 from .verdicts import failures
 from grader import ROOT
+from grader.trusted.seccomp import docker_like
 
 STEAL = _fn('''
 import os as _os, time as _time
@@ -36,11 +36,12 @@ _leak(_found)
 
 
 def theft(ctx) -> list[dict]:
-    """Once with namespaces (where the machine has them) and once with the sweep."""
-    return [_theft(ctx, "", {}), _theft(ctx, "_swept", {"PS1_NAMESPACES": "0"})]
+    """Once with namespaces (where the machine has them) and once under Docker's refusals
+    (the sweep path, as on Gradescope)."""
+    return [_theft(ctx, "", docker=False), _theft(ctx, "_swept", docker=True)]
 
 
-def _theft(ctx, suffix: str, env: dict) -> dict:
+def _theft(ctx, suffix: str, docker: bool) -> dict:
     secret = "PS1-THEFT-" + secrets.token_hex(8)
     folder = ctx.work / f"theft{suffix}"
     victim, thief = reference_files(), reference_files()
@@ -50,10 +51,10 @@ def _theft(ctx, suffix: str, env: dict) -> dict:
     write_tree(thief, folder / "b-thief")
     ctx.say("theft: grading a victim and a thief at the same time (grader batch --jobs 2) ...")
     out, report = ctx.work / f"theft{suffix}.csv", ctx.work / f"theft{suffix}-report"
-    done = subprocess.run([PYTHON, "-m", "grader", "batch", str(folder), "--csv", str(out),
-                           "--jobs", "2", "--report", str(report), "--no-cache"], cwd=ROOT,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=1800, env=dict(os.environ, **env))
+    argv = [PYTHON, "-m", "grader", "batch", str(folder), "--csv", str(out), "--jobs", "2",
+            "--report", str(report), "--no-cache"]
+    done = subprocess.run(docker_like(argv) if docker else argv, cwd=ROOT, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=1800)
     problems = []
     try:
         rows = {r["submission"]: r for r in csv.DictReader(out.open())}

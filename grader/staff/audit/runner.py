@@ -12,12 +12,13 @@ import shutil
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import ROOT
 from . import malicious as malicious_module
 from .grading import GradescopePath, grade_sandboxed, run_inprocess_jobs
+from .listener import Listener
 from .mutants import FAST as FAST_MUTANTS, MUTANTS, apply
 from .render import render, verdict
 from .sources import malicious_files, reference_files, write_tree, zip_upload
@@ -39,6 +40,7 @@ class Context:
     drop_dir: str
     victim: str
     match: tuple = ()  # name patterns (--match): only the mutants and variants they match
+    listeners: dict = field(default_factory=dict)  # case name -> its Listener on 127.0.0.1
 
     def chosen(self, items, fast_names) -> list:
         """The mutants or variants this run grades (--fast, --match)."""
@@ -94,6 +96,9 @@ def _malicious_jobs(ctx: Context, report: dict, cases, gradescope) -> list:
     substitutions = {"DROP_DIR": ctx.drop_dir, "VICTIM_PATH": ctx.victim, "SHM_KEY": ctx.shm_key}
     jobs = []
     for case in cases:
+        if "listener_silent" in case.checks:
+            ctx.listeners[case.name] = Listener()
+            substitutions.update(ctx.listeners[case.name].ports)
         files = malicious_files(case, dict(substitutions, MARKER=ctx.marker(case)))
         folder = write_tree(files, ctx.work / "x" / case.name)
         upload = folder if case.upload == "folder" else zip_upload(
@@ -171,7 +176,7 @@ def sandboxed(ctx: Context, report: dict, only: set, case_names) -> None:
             return kind, what, final
         started = time.monotonic()
         final, text, code, changes = gradescope.run(
-            payload, ctx.work / "x" / f"{what.name}.results.json", dict(env, **what.env))
+            payload, ctx.work / "x" / f"{what.name}.results.json", env, docker=what.docker)
         expected = honest_score(what, points, baselines)
         handled, detail = malicious_check(what, final, text, code, ctx, changes, expected)
         row = {"name": what.name, "score": None if final is None else final.get("score"),
@@ -233,6 +238,8 @@ def main(args) -> int:
             report["seeds"] = sweep(ctx, int(args.seeds))
         report["seconds"] = round(time.monotonic() - started, 1)
     finally:
+        for listener in ctx.listeners.values():
+            listener.close()
         for path in planted:
             path.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from . import attacks as A
 from . import forgeries as F
 from . import leaks as L
+from . import syscalls as S
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Case:
     wrong: tuple = ()              # ((module file, old, new), ...) a mistake beside the attack:
                                    # the honest score is that of this wrong code, attack-free
     upload: str = "zip"            # "zip", or "folder": uploaded as a folder, as it is
-    env: dict = field(default_factory=dict)  # extra environment of the grading
+    docker: bool = False           # graded under Docker's default-profile refusals
+                                   # (seccomp.docker_like): the sweep path, as on Gradescope
 
 
 CASES = [
@@ -102,8 +104,18 @@ CASES = [
     Case("global_state_at_import", "seed, default dtype, grad mode, threads changed at import "
          "affect no other test: 40", inject=(("probability.py", "import", A.GLOBAL_STATE),
                                              ("sampling.py", "import", A.GLOBAL_STATE))),
-    Case("open_socket", "no network (own namespace): connect fails; score 40",
-         inject=(("probability.py", "1a", A.SOCKET),)),
+    Case("network_loopback", "TCP and a DNS query over UDP to the audit's listeners on "
+         "127.0.0.1, raw, packet, netlink and IPv6 sockets: all refused by the worker's "
+         "seccomp filter, nothing arrives: 40", inject=(("probability.py", "import", S.NETWORK),),
+         checks=("listener_silent",)),
+    Case("network_loopback_swept", "the same under Docker's refusals (no network namespace, "
+         "the filter alone): nothing arrives, 40",
+         inject=(("probability.py", "import", S.NETWORK),), checks=("listener_silent",),
+         docker=True),
+    Case("ptrace_sibling", "PTRACE_ATTACH and process_vm_readv of a process of its own and of "
+         "its parent: refused (EPERM): 40", inject=(("made.py", "import", S.PTRACE),)),
+    Case("ptrace_sibling_swept", "the same under Docker's refusals: 40",
+         inject=(("made.py", "import", S.PTRACE),), docker=True),
     Case("setuid0_and_kill_parent", "EPERM on setuid(0) and kill(getppid()); score 40",
          inject=(("probability.py", "1a", A.SETUID_KILL),)),
     # Forgeries (issue 9): each must score what the honest code deserves.
@@ -133,18 +145,18 @@ CASES = [
          "gone when bits_per_dim looks and after grading: 40",
          inject=(("probability.py", "1a", L.PERSIST_PLANT), ("probability.py", "1d", L.PERSIST_LOOK)),
          checks=("no_leftovers",)),
-    Case("persist_between_tests_swept", "the same without namespaces (PS1_NAMESPACES=0): the "
-         "sweep of the sandbox user's files and IPC objects: 40",
+    Case("persist_between_tests_swept", "the same under Docker's refusals (no namespaces): "
+         "the sweep of the sandbox user's files and IPC objects: 40",
          inject=(("probability.py", "1a", L.PERSIST_PLANT), ("probability.py", "1d", L.PERSIST_LOOK)),
-         checks=("no_leftovers",), env={"PS1_NAMESPACES": "0"}),
+         checks=("no_leftovers",), docker=True),
     Case("lock_symlinks", "links planted where sandbox-user locks live never make root write "
          "through them: 40", inject=(("probability.py", "1a", L.LOCK_SYMLINKS),),
          checks=("victim_unchanged", "no_leftovers")),
     Case("deep_tree", "a 3000-level folder tree in cwd, /tmp and /dev/shm: cleanup copes, 40",
          inject=(("probability.py", "1a", L.DEEP_TREE),), checks=("no_leftovers",)),
-    Case("deep_tree_swept", "the same without namespaces: the sweep deletes it: 40",
+    Case("deep_tree_swept", "the same under Docker's refusals: the sweep deletes it: 40",
          inject=(("probability.py", "1a", L.DEEP_TREE),), checks=("no_leftovers",),
-         env={"PS1_NAMESPACES": "0"}),
+         docker=True),
     Case("folder_named_like_a_module", "an uploaded folder holding old/made.py/ and "
          "old/probability.py/ (folders, not files) beside the real modules: intake lists "
          "and ignores them, grades the real modules: 40",
@@ -160,4 +172,4 @@ CASES = [
 FAST = ("forge_results_json", "os_exit_in_function", "always_equal_object",
         "read_reference_and_hidden_tests", "ships_config_files", "huge_sleep", "fork_bomb",
         "allocate_50_gb", "forged_frame_every_fd", "train_in_grandchild",
-        "persist_between_tests_swept", "read_staff_checkout")
+        "persist_between_tests_swept", "read_staff_checkout", "network_loopback_swept")

@@ -307,24 +307,6 @@ _random.seed(1)
 _np.random.seed(1)
 '''
 
-SOCKET = _fn('''
-import socket as _s
-_found = []
-for _host, _port in (("8.8.8.8", 53), ("1.1.1.1", 443), ("127.0.0.1", 22), ("127.0.0.1", 2024),
-                     ("127.0.0.1", 80)):
-    try:
-        _conn = _s.create_connection((_host, _port), timeout=1)
-        _found.append(f"connected to {_host}:{_port}")
-        _conn.close()
-    except Exception:  # OSError, or LookupError when the idna codec cannot be imported
-        pass
-try:
-    _found.append("dns " + str(_s.gethostbyname("example.com")))
-except Exception:  # OSError, or LookupError when the idna codec cannot be imported
-    pass
-_leak(_found, label="NETWORK")
-''')
-
 SETUID_KILL = _fn('''
 import os as _os, signal as _sig
 _found = []
