@@ -1,4 +1,5 @@
-"""python -m grader COMMAND ...: grade, record, build, gradescope, audit, batch (see README).
+"""python -m grader COMMAND ...: grade, record, build, gradescope, audit, batch, rehearse.
+(see README)
 
 Command NAME lives in a module with `add_NAME_arguments(parser)` and `run_NAME(args) -> int`.
 Only the module of the command being run is imported (none may import torch at module level).
@@ -14,6 +15,8 @@ COMMANDS = {
     "gradescope": ("grader.staff.gradescope", "run an autograder zip as Gradescope would"),
     "audit": ("grader.staff.audit", "mutants, correct variants, malicious submissions, determinism"),
     "batch": ("grader.staff.batch", "grade a folder of submissions to a CSV"),
+    "rehearse": ("grader.staff.rehearse", "rehearse Gradescope's build and grading in a base "
+                 "image's root filesystem (root)"),
 }
 
 
