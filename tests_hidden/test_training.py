@@ -57,7 +57,8 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
 def test_train_contract(submission, expected, measure, check, rng, model):
     """Batches of batch_size examples drawn from shuffled passes (a fresh permutation from
     `generator` every pass: the same seed repeats them, another does not), losses in nats
-    per example, callback(step, loss), probability.nll by default."""
+    per example, callback(step, loss), probability.nll by default, and the parameters and
+    losses of Adam(lr) on those batches, exactly."""
     masks = made_masks(expected, [32]) if model == "made" else pixelcnn_masks(expected, 1)
     channels = None if model == "made" else 4
     batch_size = int(rng.choice([16, 32]))
@@ -75,13 +76,18 @@ def test_train_contract(submission, expected, measure, check, rng, model):
         result = submission.run("train", model=model, masks=masks, data=data, init=init,
                                 steps=steps, batch_size=batch_size, lr=3e-3, generator_seed=seed,
                                 channels=channels, projection=proj, default_loss=default_loss)
-        trained_parameters(check, result, init)
+        parameters = trained_parameters(check, result, init)
         losses = recordings.check_losses(check, result, steps, 784, what)
         calls = recordings.check_training_passes(check, recordings.calls_of(result, what),
                                                  steps, batch_size, what)
         recordings.check_callbacks(check, result, losses, what)
         batches = [recordings.indices(c["keys"], data_keys, what) for c in calls]
         recordings.check_shuffled_passes(check, batches, count, what)
+        # Whole shuffled passes over the judge's data: the documented algorithm on them
+        # determines the parameters, replayed by the trusted worker.
+        replay = measure.run("replay_train", model=model, masks=masks, init=init, data=data,
+                             batches=batches, lr=3e-3, channels=channels)
+        recordings.check_replay(check, replay, parameters, losses, what)
         runs.append((losses, np.concatenate(batches)))
     check.that(np.array_equal(runs[0][1], runs[1][1]) and runs[0][0] == runs[1][0],
                f"train on a {model.upper()}: two runs with the same generator seed drew "

@@ -1,0 +1,32 @@
+"""Mutants that ignore or mishandle one context a stub's contract names (issue 18): each is
+the evidence of one cell of the context table (grader/staff/audit/contexts.py,
+docs/COVERAGE.md), and must lose points in its own part on every seed. Same format as the
+catalogue in mutants.py."""
+from .mutants import _m
+
+_ADAM = "torch.optim.Adam(model.parameters(), lr=lr)"
+_STEP = "        optimizer.step()\n"
+
+CONTEXT_MUTANTS = [
+    _m("train_step_twice", "5b", ("5c",),
+       ("training.py", _STEP, _STEP + _STEP),
+       doc="two optimizer steps per batch (the parameters run one step ahead per batch)"),
+    _m("train_adam_betas", "5b", ("5c",),
+       ("training.py", _ADAM, "torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))"),
+       doc="Adam with betas other than PyTorch's defaults"),
+    _m("train_weight_decay", "5b", ("5c",),
+       ("training.py", _ADAM, "torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)"),
+       doc="Adam with weight decay (documented: Adam with lr)"),
+    _m("train_lr_warmup", "5b", ("5c",),
+       ("training.py", _ADAM + "\n",
+        _ADAM + "\n    warmup = torch.optim.lr_scheduler.LambdaLR(\n"
+        "        optimizer, lambda step: min(1.0, (step + 1) / 10))\n"),
+       ("training.py", _STEP, _STEP + "        warmup.step()\n"),
+       doc="a learning-rate warm-up: the documented lr is constant"),
+    _m("train_extra_first_step", "5b", ("5c",),
+       ("training.py", "    model.train()\n    losses: list[float] = []\n",
+        "    model.train()\n    losses: list[float] = []\n"
+        "    loss_fn(model(data[:batch_size].to(device)), data[:batch_size].to(device))"
+        ".mean().backward()\n    optimizer.step()\n"),
+       doc="a warm-up step on the first examples before the loop: steps + 1 updates"),
+]
