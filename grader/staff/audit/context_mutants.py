@@ -30,3 +30,38 @@ CONTEXT_MUTANTS = [
         ".mean().backward()\n    optimizer.step()\n"),
        doc="a warm-up step on the first examples before the loop: steps + 1 updates"),
 ]
+
+_RESEED = "torch.Generator().manual_seed(generator.initial_seed())"
+
+CONTEXT_MUTANTS += [
+    _m("evaluate_ignores_loss_fn", "5a", (),
+       ("training.py", "    # BEGIN SOLUTION 5a\n    loss_fn = loss_fn or _default_loss()\n",
+        "    # BEGIN SOLUTION 5a\n    loss_fn = _default_loss()\n"),
+       doc="evaluate always uses probability.nll, whatever loss_fn is given"),
+    _m("train_generator_reseeded", "5b", ("5c",),
+       ("training.py", "    # BEGIN SOLUTION 5b/5c\n",
+        "    # BEGIN SOLUTION 5b/5c\n    generator = generator and " + _RESEED + "\n"),
+       doc="train re-creates the generator from its seed: earlier draws are forgotten"),
+    _m("degrees_generator_reseeded", "2a", ("2d",),
+       ("made.py", "    # BEGIN SOLUTION 2a\n",
+        "    # BEGIN SOLUTION 2a\n    generator = generator and " + _RESEED + "\n"),
+       doc="made_degrees re-creates the generator from its seed: earlier draws are forgotten"),
+    _m("sample_generator_reseeded", "4a", (),
+       ("sampling.py", "    # BEGIN SOLUTION 4a\n",
+        "    # BEGIN SOLUTION 4a\n    generator = generator and " + _RESEED + "\n"),
+       doc="sample_autoregressive re-creates the generator from its seed"),
+    _m("pixels_generator_reseeded", "4b", (),
+       ("sampling.py", "    # BEGIN SOLUTION 4b\n",
+        "    # BEGIN SOLUTION 4b\n    generator = generator and " + _RESEED + "\n"),
+       doc="sample_pixels re-creates the generator from its seed"),
+    _m("masked_linear_mask_only_in_training", "2c", ("2d",),
+       ("made.py", "return F.linear(x, self.weight * self.mask, self.bias)",
+        "return F.linear(x, self.weight * self.mask if self.training else self.weight, "
+        "self.bias)"),
+       doc="MaskedLinear masks in train mode only: eval-mode outputs use the raw weight"),
+    _m("masked_conv_mask_only_in_training", "3b", ("3c",),
+       ("pixelcnn.py", "return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)",
+        "return F.conv2d(x, self.weight * self.mask if self.training else self.weight, "
+        "self.bias, padding=self.padding)"),
+       doc="MaskedConv2d masks in train mode only: eval-mode outputs use the raw weight"),
+]
