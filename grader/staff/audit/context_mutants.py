@@ -65,3 +65,20 @@ CONTEXT_MUTANTS += [
         "self.bias, padding=self.padding)"),
        doc="MaskedConv2d masks in train mode only: eval-mode outputs use the raw weight"),
 ]
+
+CONTEXT_MUTANTS += [
+    _m("bits_assumes_784", "1d", (),
+       ("probability.py", "return nll_nats / (num_dims * math.log(2))",
+        "return nll_nats / (784 * math.log(2))"),
+       doc="bits_per_dim ignores num_dims (always MNIST's 784)"),
+    _m("pixels_shared_uniforms", "4b", (),
+       ("sampling.py", "            x[:, 0, r, c] = torch.bernoulli(probs, generator=generator)",
+        "            u = torch.rand(1, generator=generator)\n"
+        "            x[:, 0, r, c] = (u < probs).float()"),
+       doc="one uniform per pixel shared by all n images"),
+    _m("train_default_loss_mean", "5b", ("5c",),
+       ("training.py", "    # BEGIN SOLUTION 5b/5c\n    loss_fn = loss_fn or _default_loss()\n",
+        "    # BEGIN SOLUTION 5b/5c\n"
+        "    loss_fn = loss_fn or (lambda logits, x: _default_loss()(logits, x) / x[0].numel())\n"),
+       doc="train's default loss is the NLL per dimension, not probability.nll"),
+]
