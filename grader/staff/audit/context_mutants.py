@@ -82,3 +82,13 @@ CONTEXT_MUTANTS += [
         "    loss_fn = loss_fn or (lambda logits, x: _default_loss()(logits, x) / x[0].numel())\n"),
        doc="train's default loss is the NLL per dimension, not probability.nll"),
 ]
+
+CONTEXT_MUTANTS += [
+    _m("nll_sigmoid_then_log", "1c", (),
+       ("probability.py", "    return -bernoulli_log_prob(logits, x).flatten(start_dim=1).sum(dim=1)",
+        "    probs = torch.sigmoid(logits)\n"
+        "    return -(x * torch.log(probs) + (1 - x) * torch.log(1 - probs))"
+        ".flatten(start_dim=1).sum(dim=1)"),
+       doc="nll computed from sigmoid then log, not from bernoulli_log_prob (-inf/nan for "
+           "extreme float32 logits)"),
+]
