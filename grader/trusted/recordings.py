@@ -143,7 +143,7 @@ def check_shuffled_passes(check, batches: list[np.ndarray], count: int, what: st
 
 # Float rounding only: the replay runs the same float32 operations, bit-identical on the CPU;
 # another device or kernel (CUDA, foreach/fused Adam) moves parameters by ~1e-7. One Adam
-# step moves each parameter by about lr (3e-3 here), so 1e-5 is a few hundredths of a step.
+# step moves each parameter by about lr (1e-3 to 3e-3 here): 1e-5 is at most 1% of a step.
 REPLAY_TOLERANCE = 1e-5
 
 

@@ -312,8 +312,8 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
 def train(student, model, masks, data, init, steps, batch_size, lr, generator_seed=0,
           channels=None, device="auto", projection=None, default_loss=False, loss="nll",
           generator_draws=0):
-    """The student's `train` on a known model that starts from `init`; returns the trained
-    parameters, what `train` returned, and what it did: every forward pass (size, mode,
+    """The student's `train` on a known model that starts from `init` (lr=None: train's
+    default learning rate); returns the trained parameters, what `train` returned, and what it did: every forward pass (size, mode,
     example keys), every loss (mean and sum of the batch's NLLs) and every callback. The
     judge never sends the held-out data here."""
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
@@ -327,8 +327,9 @@ def train(student, model, masks, data, init, steps, batch_size, lr, generator_se
     if default_loss:
         _as_default_loss(student, loss)
         loss = None  # train must find it as probability.nll
+    rate = {} if lr is None else {"lr": lr}
     losses = student.training.train(net, as_data(model, data).to(device), loss,
-                                    steps=steps, batch_size=batch_size, lr=lr,
+                                    steps=steps, batch_size=batch_size, **rate,
                                     generator=_generator(generator_seed, generator_draws),
                                     callback=lambda step, value: callbacks.append([step, value]))
     parameters = {name: p.detach().float().cpu() for name, p in inner.named_parameters()}
