@@ -173,7 +173,7 @@ CELLS = [
              "train_default_loss_mean"),
             ("model in eval mode when called", "forward passes recorded with their mode",
              "test_train_contract", "train_eval_mode"),
-            ("optimizer: Adam, PyTorch defaults", "parameters replayed to 1e-5",
+            ("optimizer: Adam, PyTorch defaults", "parameters replayed to 1e-5; lr default 1e-3",
              "test_train_contract", "train_sgd train_adam_betas train_weight_decay "
              "train_lr_warmup train_no_zero_grad")),
     *_cells("attention.causal_attention_mask",
