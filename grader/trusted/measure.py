@@ -45,9 +45,10 @@ def nll(model, masks, parameters, data, channels=None, batch_size=500):
 def replay_train(model, masks, init, data, batches, lr, channels=None, loss="nll"):
     """`train`'s documented algorithm replayed on the batches the student's `train` drew:
     the known-good model from `init`, Adam(lr) with PyTorch's defaults, one step per batch on
-    the batch mean of the loss the student's `train` was given (LOSSES[loss]). Returns the parameters after each step and the losses, which
-    these inputs determine up to float rounding (`batches`: example indices the judge read
-    from the student's recorded forward passes and checked to form whole shuffled passes)."""
+    the batch mean of the loss `train` was given (LOSSES[loss]). Returns the parameters after
+    each step and the losses, which these inputs determine up to float rounding (`batches`:
+    example indices the judge read from the student's recorded forward passes and checked to
+    form whole shuffled passes)."""
     net = known_model(model, masks, channels)
     with torch.no_grad():
         for name, p in net.named_parameters():
