@@ -16,6 +16,15 @@ def known_good_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
+def tempered_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The NLL of the model with its logits halved: a `loss_fn` whose numbers differ from the
+    default loss's, so code that ignores the loss_fn it was given cannot pass."""
+    return known_good_nll(logits / 2, x)
+
+
+LOSSES = {"nll": known_good_nll, "tempered": tempered_nll}
+
+
 class KnownGoodMADE(nn.Module):
     """A MADE built from given (out, in) masks, ReLU between layers."""
 

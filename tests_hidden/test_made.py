@@ -30,17 +30,23 @@ def test_degrees_with_generator(submission, check, rng):
     seeds = [int(s) for s in rng.choice(2**31, size=10, replace=False)]
     context = f"made_degrees(random ordering of {num_inputs}, {hidden}, generator)"
     runs = []
-    for seed in [*seeds, seeds[0]]:
-        got = submission.call("made.made_degrees", ordering, hidden, generator_seed=seed)
+    for seed, draws in [*((s, 0) for s in seeds), (seeds[0], 0), (seeds[0], 1)]:
+        got = submission.call("made.made_degrees", ordering, hidden, generator_seed=seed,
+                              generator_draws=draws)
         check.that(isinstance(got, list) and len(got) == 4,
                    f"{context} must return [input degrees, one tensor per hidden layer]")
         check.equal(got[0], np.argsort(ordering) + 1, kind="int",
                     what=f"{context}: input degrees (they never depend on the generator)")
         runs.append([check.tensor(got[i + 1], what=f"{context}: hidden layer {i + 1} degrees",
                                   shape=(size,), kind="int") for i, size in enumerate(hidden)])
+    later = runs.pop()  # seeds[0] after one earlier draw
     check.that(all(np.array_equal(a, b) for a, b in zip(runs[0], runs[-1])),
                f"{context}: the same generator seed gave different degrees: draw them with "
                f"`generator` (torch.randint(..., generator=generator))")
+    check.that(not np.array_equal(runs[0][0], later[0]),
+               f"{context}: a generator seeded {seeds[0]} that had already made a draw gave "
+               f"the degrees of a freshly seeded one: draw from the generator as it is given "
+               f"(never re-seed or re-create it)")
     check.that(len({tuple(run[0]) for run in runs[:-1]}) > 1,
                f"{context}: ten different generator seeds gave the same degrees: draw them "
                f"with `generator`")
@@ -78,12 +84,14 @@ def test_masked_linear_every_call(submission, expected, check, rng):
                   state={"weight": rng.normal(size=(5, 7)).astype(np.float32),
                          "bias": rng.normal(size=5).astype(np.float32)},
                   x=rng.normal(size=(4, 7)).astype(np.float32), new_mask=new_mask)
-    got = submission.run("layer_forward", **kwargs)
-    want = expected.run("layer_forward", **kwargs)
-    check.close(got["first"], want["first"], what="MaskedLinear (7 -> 5) output", atol=1e-5)
-    check.close(got["second"], want["second"], atol=1e-5,
-                what="MaskedLinear output after its mask buffer changed (apply the mask on "
-                     "every call, not once)")
+    for mode in ("train", "eval"):  # the layer's forward sees both modes in a model
+        got = submission.run("layer_forward", mode=mode, **kwargs)
+        want = expected.run("layer_forward", mode=mode, **kwargs)
+        check.close(got["first"], want["first"], atol=1e-5,
+                    what=f"MaskedLinear (7 -> 5) output in {mode} mode")
+        check.close(got["second"], want["second"], atol=1e-5,
+                    what=f"MaskedLinear output in {mode} mode after its mask buffer changed "
+                         f"(apply the mask on every call, not once)")
 
 
 def test_made_autoregressive_random_orderings(submission, check, rng):

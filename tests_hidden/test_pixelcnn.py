@@ -23,13 +23,15 @@ def test_masked_conv_every_call(submission, expected, check, rng):
                   state={"weight": rng.normal(size=(4, 3, kernel, kernel)).astype(np.float32),
                          "bias": rng.normal(size=4).astype(np.float32), "mask": mask},
                   x=rng.normal(size=(2, 3, 6, 7)).astype(np.float32), new_mask=new_mask)
-    got = submission.run("layer_forward", **kwargs)
-    want = expected.run("layer_forward", **kwargs)
-    check.close(got["first"], want["first"], atol=1e-5,
-                what=f"MaskedConv2d(3, 4, {kernel}, 'A') output with a given mask")
-    check.close(got["second"], want["second"], atol=1e-5,
-                what="MaskedConv2d output after its mask buffer changed (apply the mask on "
-                     "every call, not once)")
+    for mode in ("train", "eval"):  # the layer's forward sees both modes in a model
+        got = submission.run("layer_forward", mode=mode, **kwargs)
+        want = expected.run("layer_forward", mode=mode, **kwargs)
+        check.close(got["first"], want["first"], atol=1e-5,
+                    what=f"MaskedConv2d(3, 4, {kernel}, 'A') output with a given mask in "
+                         f"{mode} mode")
+        check.close(got["second"], want["second"], atol=1e-5,
+                    what=f"MaskedConv2d output in {mode} mode after its mask buffer changed "
+                         f"(apply the mask on every call, not once)")
 
 
 def test_pixelcnn_train_mode_and_after_step(submission, check, rng):

@@ -34,15 +34,22 @@ def test_sample_autoregressive_respects_ordering(submission, check, rng):
 
 
 def check_generator(submission, check, what, seeds, **kwargs):
-    """The same generator seed, the same samples; another seed, other samples."""
-    first, again, other = (check.tensor(submission.run("sample", seed=seed, **kwargs),
-                                        what=what, kind="float") for seed in seeds)
+    """The same generator seed, the same samples; another seed, other samples; the first seed
+    after one earlier draw, other samples (the generator is used as given, not re-seeded)."""
+    runs = ((seeds[0], 0), (seeds[1], 0), (seeds[2], 0), (seeds[0], 1))
+    first, again, other, later = (
+        check.tensor(submission.run("sample", seed=seed, draws=draws, **kwargs), what=what,
+                     kind="float") for seed, draws in runs)
     check.that(np.array_equal(first, again),
                f"{what}: the same generator seed gave different samples: draw every random "
                f"number from `generator`")
     check.that(not np.array_equal(first, other),
                f"{what}: two different generator seeds gave the same samples: draw every "
                f"random number from `generator`")
+    check.that(not np.array_equal(first, later),
+               f"{what}: a generator seeded {seeds[0]} that had already made a draw gave the "
+               f"samples of a freshly seeded one: draw from the generator as it is given "
+               f"(never re-seed or re-create it)")
     return first
 
 

@@ -10,6 +10,11 @@ from grader.trusted.mnist import load_bits
 from tests_public.test_training import heldout_nll, made_masks, pixelcnn_masks, trained_parameters
 
 SLOWDOWN = 4.0  # the student's `train` may take at most this many times the reference's time
+# evaluate's answer is exact: a mean of a few hundred float32 NLLs, summed per batch or per
+# example, in float32 or float64, differs from the reference's by at most ~4e-7 of its value
+# (float32 sums of ~90 values); one nat too many in the total moves it by ~1e-5.
+EXACT = 1e-6
+DEFAULT_LR = 1e-3  # train's documented default
 TIMED = {
     "made": dict(margin=0.03, steps=300, batch_size=64, lr=3e-3, train=3000, heldout=1000),
     "pixelcnn": dict(margin=0.05, steps=150, batch_size=32, lr=3e-3, train=3000, heldout=300,
@@ -34,15 +39,18 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
                 f"(the last batch is smaller)")
         kwargs = dict(model=model, masks=masks, data=data, batch_size=batch_size,
                       seed=int(rng.integers(2**31)), channels=4)
-        want = expected.run("evaluate", **kwargs)
         for default_loss in (False, True):
-            got = submission.run("evaluate", projection=proj, default_loss=default_loss, **kwargs)
+            # The loss_fn given computes other numbers than the default (halved logits).
+            loss = "nll" if default_loss else "tempered"
+            want = expected.run("evaluate", loss=loss, **kwargs)
+            got = submission.run("evaluate", projection=proj, default_loss=default_loss,
+                                 loss=loss, **kwargs)
             value = got.get("value") if type(got) is dict else None
-            check.that(type(value) is float and abs(value - want) < 1e-3 * abs(want),
+            check.that(type(value) is float and abs(value - want) <= EXACT * abs(want),
                        f"{what}{', with the default loss_fn' if default_loss else ''}: got "
-                       f"{value!r}, which is not the mean NLL over all examples in eval mode"
-                       + ("; without loss_fn, evaluate must use probability.nll"
-                          if default_loss else ""))
+                       f"{value!r}, expected {want!r}: the mean over all examples, in eval "
+                       f"mode, of " + ("probability.nll (no loss_fn was given)" if default_loss
+                                      else "the loss_fn given (it is not probability.nll)"))
             calls = recordings.calls_of(got, what)
             sizes = [c.get("size") for c in calls]
             check.that(sum(sizes) >= count and max(sizes) <= batch_size,
@@ -57,7 +65,8 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
 def test_train_contract(submission, expected, measure, check, rng, model):
     """Batches of batch_size examples drawn from shuffled passes (a fresh permutation from
     `generator` every pass: the same seed repeats them, another does not), losses in nats
-    per example, callback(step, loss), probability.nll by default."""
+    per example, callback(step, loss), probability.nll by default, and the parameters and
+    losses of Adam(lr) on those batches, exactly."""
     masks = made_masks(expected, [32]) if model == "made" else pixelcnn_masks(expected, 1)
     channels = None if model == "made" else 4
     batch_size = int(rng.choice([16, 32]))
@@ -68,20 +77,31 @@ def test_train_contract(submission, expected, measure, check, rng, model):
     init = measure.run("initial_parameters", model=model, masks=masks, seed=0, channels=channels)
     seeds = [int(s) for s in rng.choice(2**31, 2, replace=False)]
     runs = []
-    for seed, default_loss in ((seeds[0], False), (seeds[0], False), (seeds[1], True)):
+    # (seed, draws the generator made before train got it, defaults: loss_fn and lr not
+    # given); the loss_fn given computes other numbers than the default (halved logits).
+    for seed, draws, defaults in ((seeds[0], 0, False), (seeds[0], 0, False),
+                                  (seeds[1], 0, True), (seeds[0], 1, False)):
+        loss, lr = ("nll", None) if defaults else ("tempered", 3e-3)
         what = (f"train on a {model.upper()} ({steps} steps, batch_size {batch_size}, "
                 f"{count} examples, generator seed {seed}"
-                f"{', default loss_fn' if default_loss else ''})")
+                f"{f' after {draws} draw' if draws else ''}"
+                f"{', default loss_fn and lr' if defaults else ', a loss_fn given'})")
         result = submission.run("train", model=model, masks=masks, data=data, init=init,
-                                steps=steps, batch_size=batch_size, lr=3e-3, generator_seed=seed,
-                                channels=channels, projection=proj, default_loss=default_loss)
-        trained_parameters(check, result, init)
+                                steps=steps, batch_size=batch_size, lr=lr, generator_seed=seed,
+                                channels=channels, projection=proj, default_loss=defaults,
+                                loss=loss, generator_draws=draws)
+        parameters = trained_parameters(check, result, init)
         losses = recordings.check_losses(check, result, steps, 784, what)
         calls = recordings.check_training_passes(check, recordings.calls_of(result, what),
                                                  steps, batch_size, what)
         recordings.check_callbacks(check, result, losses, what)
         batches = [recordings.indices(c["keys"], data_keys, what) for c in calls]
         recordings.check_shuffled_passes(check, batches, count, what)
+        # Whole shuffled passes over the judge's data: the documented algorithm on them
+        # determines the parameters, replayed by the trusted worker.
+        replay = measure.run("replay_train", model=model, masks=masks, init=init, data=data,
+                             batches=batches, lr=lr or DEFAULT_LR, channels=channels, loss=loss)
+        recordings.check_replay(check, replay, parameters, losses, what)
         runs.append((losses, np.concatenate(batches)))
     check.that(np.array_equal(runs[0][1], runs[1][1]) and runs[0][0] == runs[1][0],
                f"train on a {model.upper()}: two runs with the same generator seed drew "
@@ -89,6 +109,10 @@ def test_train_contract(submission, expected, measure, check, rng, model):
     check.that(not np.array_equal(runs[0][1], runs[2][1]),
                f"train on a {model.upper()}: generator seeds {seeds[0]} and {seeds[1]} drew the "
                f"same batches in the same order: shuffle with `generator`")
+    check.that(not np.array_equal(runs[0][1], runs[3][1]),
+               f"train on a {model.upper()}: a generator seeded {seeds[0]} that had already "
+               f"made a draw gave the batches of a freshly seeded one: draw from the generator "
+               f"as it is given (never re-seed or re-create it)")
 
 
 @pytest.mark.parametrize("model", ["made", "pixelcnn"])

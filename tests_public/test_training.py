@@ -83,10 +83,13 @@ def _smoke(submission, expected, measure, check, rng, model, masks, steps, margi
     losses = recordings.check_losses(check, result, steps, 784, what)
     calls = recordings.check_training_passes(check, recordings.calls_of(result, what), steps,
                                              32, what)
+    recordings.check_callbacks(check, result, losses, what)
     batches = [recordings.indices(c["keys"], recordings.keys_of(data, proj), what)
                for c in calls]
     recordings.check_shuffled_passes(check, batches, len(data), what)
-    recordings.check_callbacks(check, result, losses, what)
+    replay = measure.run("replay_train", model=model, masks=masks, init=init, data=data,
+                         batches=batches, lr=3e-3, channels=extra.get("channels"))
+    recordings.check_replay(check, replay, parameters, losses, what)
     check.that(any(not np.array_equal(parameters[n].array, init[n].array) for n in init),
                f"{what}: the model's parameters are exactly as they started: nothing updated "
                f"them (optimizer.step() after loss.backward())")

@@ -41,9 +41,12 @@ class Interface:
         """(value, Usage) of one probe run."""
         raise NotImplementedError
 
-    def call(self, target: str, *args, generator_seed=None, **kwargs):
+    def call(self, target: str, *args, generator_seed=None, generator_draws=0, **kwargs):
+        """`generator_draws`: draws the seeded generator made before the call (sent only when
+        there are some, so recorded answers keep their keys)."""
+        extra = {"generator_draws": generator_draws} if generator_draws else {}
         return self.run("call", target=target, args=list(args), kwargs=kwargs,
-                        generator_seed=generator_seed)
+                        generator_seed=generator_seed, **extra)
 
     def derived(self, name: str, kwargs: dict, compute):
         """A value computed from this oracle's answers, e.g. the held-out NLL of the

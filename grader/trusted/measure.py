@@ -5,7 +5,7 @@ loaded into an untouched known-good model. Imports torch: never imported by the 
 """
 import torch
 
-from grader.known_good import as_data, known_good_nll, known_model
+from grader.known_good import LOSSES, as_data, known_good_nll, known_model
 
 PROBES = {}
 
@@ -39,3 +39,30 @@ def nll(model, masks, parameters, data, channels=None, batch_size=500):
             batch = x[start:start + batch_size]
             out.append(known_good_nll(net(batch), batch).double())
     return torch.cat(out)
+
+
+@probe
+def replay_train(model, masks, init, data, batches, lr, channels=None, loss="nll"):
+    """`train`'s documented algorithm replayed on the batches the student's `train` drew:
+    the known-good model from `init`, Adam(lr) with PyTorch's defaults, one step per batch on
+    the batch mean of the loss `train` was given (LOSSES[loss]). Returns the parameters after
+    each step and the losses, which these inputs determine up to float rounding (`batches`:
+    example indices the judge read from the student's recorded forward passes and checked to
+    form whole shuffled passes)."""
+    net = known_model(model, masks, channels)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(init[name])
+    net.train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    x = as_data(model, data)
+    loss_fn, losses, after = LOSSES[loss], [], []
+    for batch in batches:
+        inputs = x[torch.as_tensor(batch, dtype=torch.long)]
+        mean = loss_fn(net(inputs), inputs).mean()
+        optimizer.zero_grad()
+        mean.backward()
+        optimizer.step()
+        losses.append(mean.item())
+        after.append({name: p.detach().clone() for name, p in net.named_parameters()})
+    return {"after": after, "losses": losses}

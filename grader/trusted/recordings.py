@@ -140,3 +140,36 @@ def check_shuffled_passes(check, batches: list[np.ndarray], count: int, what: st
         check.that(not np.array_equal(passes[0], passes[1]),
                    f"{what}: the second pass visited the examples in exactly the order of the "
                    f"first: draw a fresh permutation for every pass")
+
+
+# Float rounding only: the replay runs the same float32 operations, bit-identical on the CPU;
+# another device or kernel (CUDA, foreach/fused Adam) moves parameters by ~1e-7. One Adam
+# step moves each parameter by about lr (1e-3 to 3e-3 here): 1e-5 is at most 1% of a step.
+REPLAY_TOLERANCE = 1e-5
+
+
+def check_replay(check, replay: dict, parameters: dict, losses: list, what: str) -> None:
+    """The parameters and losses `train` produced are those of Adam(lr) replayed trusted-side
+    (grader/trusted/measure.py `replay_train`) on the batches it drew, step for step."""
+    error = _distance(parameters, replay["after"][-1])
+    if error > REPLAY_TOLERANCE:
+        raise Failure(_replay_message(replay, parameters, error, what))
+    for step, (got, want) in enumerate(zip(losses, replay["losses"]), start=1):
+        check.that(abs(got - want) <= REPLAY_TOLERANCE * max(1.0, abs(want)),
+                   f"{what}: the loss of step {step} is {got:.6g}; Adam(lr) from the given "
+                   f"weights on the batches train drew gives {want:.6g}")
+
+
+def _distance(parameters: dict, reference: dict) -> float:
+    return max(float(np.abs(parameters[n].array - reference[n].array).max()) for n in reference)
+
+
+def _replay_message(replay, parameters, error, what) -> str:
+    """Names a step count only when the parameters are the replay's after that many steps."""
+    steps = len(replay["after"])
+    matches = [k + 1 for k, after in enumerate(replay["after"])
+               if _distance(parameters, after) <= REPLAY_TOLERANCE]
+    seen = f"; they equal the replay after {matches[0]} step(s)" if matches else ""
+    return (f"{what}: after train, the parameters differ by up to {error:.3g} from {steps} "
+            f"steps of Adam(lr) with PyTorch's defaults on the mean NLL of the batches train "
+            f"drew, replayed from the same weights{seen}")

@@ -41,16 +41,22 @@ def _resolve(student, target: str):
     return obj
 
 
-def _generator(seed):
-    return None if seed is None else torch.Generator().manual_seed(int(seed))
+def _generator(seed, draws=0):
+    """A generator seeded with `seed` that has already made `draws` draws: code that re-seeds
+    or re-creates the generator it was given returns what a fresh one gives."""
+    if seed is None:
+        return None
+    generator = torch.Generator().manual_seed(int(seed))
+    torch.rand(int(draws), generator=generator)
+    return generator
 
 
 @probe
-def call(student, target: str, args=(), kwargs=None, generator_seed=None):
+def call(student, target: str, args=(), kwargs=None, generator_seed=None, generator_draws=0):
     """Call student function `target` ("module.name") and return what it returns."""
     kwargs = dict(kwargs or {})
     if generator_seed is not None:
-        kwargs["generator"] = _generator(generator_seed)
+        kwargs["generator"] = _generator(generator_seed, generator_draws)
     return _resolve(student, target)(*args, **kwargs)
 
 
@@ -114,12 +120,15 @@ def _known(student, known):
 
 
 @probe
-def layer_forward(student, target: str, init_args, state, x, new_mask=None, known=None):
-    """Build a masked layer, load weights *after* construction, run it; then swap in a new
-    mask and run again. A layer that masks only at construction, or caches weight * mask,
-    gives wrong outputs here. A float64 `x` runs the layer in float64; `known`: see _known."""
+def layer_forward(student, target: str, init_args, state, x, new_mask=None, known=None,
+                  mode="train"):
+    """Build a masked layer, load weights *after* construction, run it in `mode` ("train" or
+    "eval"); then swap in a new mask and run again. A layer that masks only at construction,
+    or caches weight * mask, gives wrong outputs here. A float64 `x` runs the layer in
+    float64; `known`: see _known."""
     with _known(student, known):
         layer = _resolve(student, target)(*init_args)
+        layer.train(mode == "train")
         if x.dtype == torch.float64:
             layer = layer.double()
         load_state(layer, state)
@@ -219,10 +228,10 @@ def _known_logits_fn(kind: str, ordering: torch.Tensor, weights=None, bias=None)
 
 @probe
 def sample(student, kind, n, seed=0, ordering=None, height=None, width=None,
-           weights=None, bias=None):
+           weights=None, bias=None, draws=0):
     """Samples from a known-answer model: `sample_autoregressive` when `ordering` is given,
-    else `sample_pixels` (raster order)."""
-    generator = _generator(seed)
+    else `sample_pixels` (raster order); the generator has made `draws` draws before."""
+    generator = _generator(seed, draws)
     if ordering is not None:
         fn = _known_logits_fn(kind, ordering, weights, bias)
         return student.sampling.sample_autoregressive(fn, n, ordering, generator=generator)
@@ -248,9 +257,9 @@ class Recorded(nn.Module):
         return self.inner(x)
 
 
-def _recording_loss(record: list):
+def _recording_loss(record: list, loss_name: str = "nll"):
     def loss(logits, x):
-        nll = known_good_nll(logits, x)
+        nll = known_good.LOSSES[loss_name](logits, x)
         record.append({"mean": nll.detach().double().mean().item(),
                        "sum": nll.detach().double().sum().item()})
         return nll
@@ -281,10 +290,11 @@ class ModeSensitive(nn.Module):
 
 @probe
 def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
-             default_loss=False, projection=None):
-    """The student's `evaluate` on a known model (seeded weights) and a known loss (passed,
-    or, with `default_loss`, found by evaluate as probability.nll); with `projection`, also
-    the forward passes it made and the mode it left the model in (handed over in train mode)."""
+             default_loss=False, projection=None, loss="nll"):
+    """The student's `evaluate` on a known model (seeded weights) and a known loss (passed:
+    known_good.LOSSES[loss], or, with `default_loss`, found by evaluate as probability.nll);
+    with `projection`, also the forward passes it made and the mode it left the model in
+    (handed over in train mode)."""
     torch.manual_seed(seed)
     net = ModeSensitive(known_model(model, masks, channels))
     if projection is not None:
@@ -295,7 +305,7 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
         _as_default_loss(student, known_good_nll)
         value = student.training.evaluate(net, x, batch_size=batch_size)
     else:
-        value = student.training.evaluate(net, x, known_good_nll, batch_size=batch_size)
+        value = student.training.evaluate(net, x, known_good.LOSSES[loss], batch_size=batch_size)
     if projection is None:
         return value
     return {"value": value, "calls": net.calls, "training_after": net.training}
@@ -303,9 +313,10 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
 
 @probe
 def train(student, model, masks, data, init, steps, batch_size, lr, generator_seed=0,
-          channels=None, device="auto", projection=None, default_loss=False):
-    """The student's `train` on a known model that starts from `init`; returns the trained
-    parameters, what `train` returned, and what it did: every forward pass (size, mode,
+          channels=None, device="auto", projection=None, default_loss=False, loss="nll",
+          generator_draws=0):
+    """The student's `train` on a known model that starts from `init` (lr=None: train's
+    default learning rate); returns the trained parameters, what `train` returned, and what it did: every forward pass (size, mode,
     example keys), every loss (mean and sum of the batch's NLLs) and every callback. The
     judge never sends the held-out data here."""
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
@@ -316,13 +327,14 @@ def train(student, model, masks, data, init, steps, batch_size, lr, generator_se
     net.to(device)
     net.eval()  # handed over in eval mode: `train` must switch the model to train mode itself
     seen, callbacks = [], []
-    loss = _recording_loss(seen)
+    loss = _recording_loss(seen, loss)
     if default_loss:
         _as_default_loss(student, loss)
         loss = None  # train must find it as probability.nll
+    rate = {} if lr is None else {"lr": lr}
     losses = student.training.train(net, as_data(model, data).to(device), loss,
-                                    steps=steps, batch_size=batch_size, lr=lr,
-                                    generator=_generator(generator_seed),
+                                    steps=steps, batch_size=batch_size, **rate,
+                                    generator=_generator(generator_seed, generator_draws),
                                     callback=lambda step, value: callbacks.append([step, value]))
     parameters = {name: p.detach().float().cpu() for name, p in inner.named_parameters()}
     out = {"parameters": parameters, "losses": losses, "device": device}

@@ -214,9 +214,10 @@ MUTANTS = [
 ]
 
 from .contract import CONTRACT  # noqa: E402  (it builds on _m above)
+from .context_mutants import CONTEXT_MUTANTS  # noqa: E402
 from .attention import ATTENTION_MUTANTS, FAST as ATTENTION_FAST  # noqa: E402
 
-MUTANTS += CONTRACT + ATTENTION_MUTANTS
+MUTANTS += CONTRACT + CONTEXT_MUTANTS + ATTENTION_MUTANTS
 
 # A few mutants for the fast (CI) subset: one per module, the classic ones.
 FAST = ("nll_mean_over_dims", "bits_log10", "output_mask_nonstrict", "mask_applied_once_at_init",

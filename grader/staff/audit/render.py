@@ -10,6 +10,7 @@ def verdict(report: dict) -> bool:
             and all(v["score"] == FULL for v in report["variants"])
             and all(c["handled"] for c in report["malicious"])
             and report.get("determinism", {}).get("identical", True)
+            and not report.get("contexts")
             and all(r["failed_seeds"] == [] for r in seeds.get("rows", []))
             and all(not c["failures"] for c in seeds.get("correct", [])))
 
@@ -26,6 +27,7 @@ def _problems(report: dict) -> list[str]:
                    f"a mistake of SPEC's catalogue or an everyday slip that no public test of "
                    f"{m['part']} catches")
             lines.append(f"mutant {m['name']}: {m.get('error') or why}")
+    lines += report.get("contexts", [])
     for v in report["variants"]:
         if v["score"] != FULL:
             lines.append(f"variant {v['name']}: {v.get('error') or v['failures']}")
@@ -49,6 +51,9 @@ def render(report: dict) -> str:
         lines.append(f"{m['name']:<38} {m['part']:<4} {m['score']:>5g}  "
                      f"{','.join(m['parts_lost']) or '-':<22} {'yes' if m['killed'] else 'NO':<6} "
                      f"{','.join(m['collateral']) or '-'}")
+    if report["mutants"]:
+        lines.append(f"context table (docs/COVERAGE.md): {len(report.get('contexts', []))} "
+                     f"cell(s) whose mutant failed none of the cell's tests")
     lines += ["", "ALTERNATIVE-CORRECT VARIANTS (must score 40 + 5 extra credit)",
               f"{'name':<38} {'score':>5}  parts lost"]
     for v in report["variants"]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import ROOT
+from grader.staff.contexts import evidence
 from . import malicious as malicious_module
 from .grading import GradescopePath, grade_sandboxed, run_inprocess_jobs
 from .listener import Listener
@@ -80,6 +81,8 @@ def mutants_and_variants(ctx: Context, report: dict, only: set) -> None:
     graded = run_inprocess_jobs(jobs, ctx.workers, ctx.say)
     for m in mutants if "mutants" in only else ():
         report["mutants"].append(mutant_row(m, graded[f"mutant:{m.name}"]))
+    # The context table's evidence: each cell's mutant fails one of the cell's tests.
+    report["contexts"] = evidence(report["mutants"])
     for v in variants if "variants" in only else ():
         final = graded[f"variant:{v.name}"]
         score, lost = part_summary(final)

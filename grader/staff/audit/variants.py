@@ -128,16 +128,13 @@ VARIANTS = [
         "        column = torch.bernoulli(torch.sigmoid(logits[:, i]), generator=generator)\n"
         "        x = torch.cat([x[:, :i], column[:, None], x[:, i + 1:]], dim=1)"),
        doc="out-of-place canvas rebuilt each step"),
-    _v("train_with_scheduler_and_clipping",
+    _v("train_loop_kernels_and_kept_gradients",
        ("training.py", "    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n",
-        "    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n"
-        "    scheduler = torch.optim.lr_scheduler.LambdaLR(\n"
-        "        optimizer, lambda step: min(1.0, (step + 1) / 10))  # short warm-up\n"),
-       ("training.py", "        loss.backward()\n        optimizer.step()\n",
-        "        loss.backward()\n"
-        "        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e4)\n"
-        "        optimizer.step()\n        scheduler.step()\n"),
-       doc="LR warm-up scheduler and gradient-norm clipping"),
+        "    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=False)\n"),
+       ("training.py", "        optimizer.zero_grad()\n        loss.backward()\n",
+        "        optimizer.zero_grad(set_to_none=False)\n        loss.backward()\n"),
+       doc="Adam's per-parameter loop (foreach=False), gradients zeroed in place (the "
+           "contract's constant lr: a warm-up is the mutant train_lr_warmup)"),
     _v("evaluate_concatenates_per_example",
        ("training.py", "    total = 0.0\n    for start in range(0, len(data), batch_size):\n"
                        "        x = data[start:start + batch_size].to(device)\n"
@@ -236,7 +233,7 @@ VARIANTS += [
 ]
 
 FAST = ("bool_masks_and_buffers", "inplace_weight_data_masking", "masks_via_tril_triu",
-        "train_with_scheduler_and_clipping", "masks_through_parametrize",
+        "train_loop_kernels_and_kept_gradients", "masks_through_parametrize",
         "train_dataloader_adamw")
 
 from .attention import ATTENTION_VARIANTS, FAST_VARIANTS as ATTENTION_FAST  # noqa: E402

@@ -60,6 +60,14 @@ def passes(final: dict, parts) -> list[str]:
             and (t.get("tags") or ["?"])[0] in parts]
 
 
+def failed_ids(final: dict) -> list[str]:
+    """Manifest ids of the failed tests (results.json names them by Gradescope number)."""
+    from grader.trusted.manifest import load
+    ids = {t.number: t.id for t in load().tests}
+    return sorted(ids[t["number"]] for t in final.get("tests", [])
+                  if t.get("status") == "failed" and t.get("number") in ids)
+
+
 def test_vector(final: dict) -> list:
     return [(t.get("number"), t.get("score")) for t in final.get("tests", [])]
 
@@ -81,7 +89,8 @@ def mutant_row(mutant, final) -> dict:
     row = {"name": mutant.name, "part": mutant.part, "related": list(mutant.related),
            "score": score, "parts_lost": lost, "collateral": collateral, "killed": killed,
            "caught_publicly": public, "catalogue": catalogue,
-           "doc": mutant.doc, "collateral_failures": failures(final, collateral)}
+           "doc": mutant.doc, "collateral_failures": failures(final, collateral),
+           "failed_tests": failed_ids(final)}
     if "error" in final:
         row["error"] = final["error"]
     if not killed:  # name what let it through
