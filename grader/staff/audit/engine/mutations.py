@@ -50,12 +50,13 @@ def _cosmic_ray_candidates(source: str, regions: Regions):
     from cosmic_ray import plugins
     from cosmic_ray.ast import ast_nodes, get_ast
     from cosmic_ray.mutating import mutate_code
+    nodes = list(ast_nodes(get_ast(source)))  # positions only read the tree: parse once
     for name in plugins.operator_names():
         if name in RANDOM_OPERATORS:
             continue
         operator = plugins.get_operator(name)()
         occurrence = 0
-        for node in ast_nodes(get_ast(source)):
+        for node in nodes:
             for start, end in operator.mutation_positions(node):
                 if regions.mutable(start, end):
                     yield name.split("/", 1)[1], occurrence, start[0], \
@@ -70,16 +71,20 @@ def _extra_candidates(source: str, regions: Regions):
                 yield operator.name, k, start[0], mutate
 
 
-def module_mutants(module: str, source: str) -> list[Mutant]:
+def module_mutants(module: str, source: str, wanted=None) -> list[Mutant]:
+    """`wanted(key)`, when given, picks mutants by id (less its #k) before they are made:
+    making one parses the module again, the costly step."""
     regions = Regions(module, source)
     found, seen = [], {}
     for candidates in (_cosmic_ray_candidates(source, regions),
                        _extra_candidates(source, regions)):
         for operator, _, line, mutate in candidates:
+            key = f"{module}|{regions.region(line)}|{operator}|{regions.text(line)}"
+            if wanted and not wanted(key):
+                continue
             mutated = mutate()
             if mutated is None or mutated == source or not _compiles(mutated):
                 continue
-            key = f"{module}|{regions.region(line)}|{operator}|{regions.text(line)}"
             seen[key] = seen.get(key, 0) + 1
             mutant_id = key if seen[key] == 1 else f"{key}#{seen[key]}"
             found.append(Mutant(mutant_id, module, regions.region(line), operator, line, mutated))
@@ -87,14 +92,18 @@ def module_mutants(module: str, source: str) -> list[Mutant]:
 
 
 def _compiles(source: str) -> bool:
+    import warnings
     try:
-        compile(source, "<mutant>", "exec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # `x is 1`: still a mutant worth grading
+            compile(source, "<mutant>", "exec")
         return True
     except (SyntaxError, ValueError):
         return False
 
 
-def all_mutants(files: dict) -> list[Mutant]:
+def all_mutants(files: dict, wanted=None) -> list[Mutant]:
     """Mutants of every graded module in `files` ({"made.py": source, ...})."""
     from .regions import MODULE_PARTS
-    return [m for module in MODULE_PARTS for m in module_mutants(module, files[f"{module}.py"])]
+    return [m for module in MODULE_PARTS
+            for m in module_mutants(module, files[f"{module}.py"], wanted)]

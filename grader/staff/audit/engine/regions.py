@@ -106,4 +106,5 @@ class Regions:
         return not any(a <= start and end <= b for a, b in self.silent)
 
     def text(self, line: int) -> str:
-        return self.lines[line - 1].strip()
+        """The line as ids quote it: stripped, without its inline comment ("  # ...")."""
+        return self.lines[line - 1].split("  # ")[0].strip()
