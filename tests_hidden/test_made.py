@@ -131,3 +131,25 @@ def test_made_known_weights_likelihood(submission, expected, check, rng):
                "MADE's outputs could not be read")
     check.close(got["outputs"][0], want["outputs"][0], atol=1e-10, rtol=1e-9,
                 what="MADE logits with known weights and masks loaded")
+
+
+def test_made_generator_reaches_its_degrees(submission, check, rng):
+    """MADE(..., generator) passes the generator to made_degrees: its masks are those of
+    made_masks(made_degrees(ordering, hidden, generator)) for the same seed, the submission's
+    own functions (a wrong made_degrees costs 2a, not this). Layers of 30+ units: masks of
+    deterministic degrees cannot match random ones by accident."""
+    arch = _random_arch(rng, int(rng.integers(5, 10)), 2, 30, 60)
+    seed = int(rng.integers(2**31))
+    context = f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}, ordering, generator)"
+    degrees = submission.call("made.made_degrees", arch["ordering"], arch["hidden_sizes"],
+                              generator_seed=seed)
+    masks = submission.call("made.made_masks", degrees)
+    got = submission.run("model_outputs", model="made", arch=dict(arch, generator_seed=seed),
+                         queries=[])
+    check.that(isinstance(masks, list) and len(masks) == 3 and type(got) is dict
+               and type(got.get("layers")) is dict, f"{context}: its masks could not be read")
+    for i, name in enumerate(("first hidden", "second hidden", "output")):
+        want = check.tensor(masks[i], what=f"made_masks(made_degrees(..., generator)) {name}")
+        check.equal(got["layers"].get(f"layers.{i}.mask"), want.astype(np.float64),
+                    kind="float", what=f"{context}: {name} layer's mask (pass `generator` to "
+                                       f"made_degrees; the same seed, the same degrees)")
