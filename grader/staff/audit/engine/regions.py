@@ -42,7 +42,8 @@ def _qualnames(tree: ast.Module) -> dict:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = f"{prefix}{child.name}"
-                for line in range(child.lineno, child.end_lineno + 1):
+                first = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                for line in range(first, child.end_lineno + 1):
                     found[line] = name
                 visit(child, name + ".")
             else:
