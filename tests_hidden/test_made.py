@@ -13,8 +13,15 @@ def _random_arch(rng, num_inputs, layers, low, high):
 
 
 def test_degrees_random_orderings(submission, check, rng):
-    for low, high in ((150, 200), (2, 4), (9, 30)):
-        arch = _random_arch(rng, int(rng.integers(5, 12)), 2, low, high)
+    """Random orderings and widths, and the edges of the range: D = 2 (every hidden degree
+    is 1) and a one-unit layer."""
+    archs = [_random_arch(rng, int(rng.integers(5, 12)), 2, low, high)
+             for low, high in ((150, 200), (2, 4), (9, 30))]
+    archs += [{"num_inputs": 2, "hidden_sizes": [int(rng.integers(2, 6)), 1],
+               "ordering": rng.permutation(2)},
+              {"num_inputs": (d := int(rng.integers(3, 8))),
+               "hidden_sizes": [1, int(rng.integers(2, 5))], "ordering": rng.permutation(d)}]
+    for arch in archs:
         got = submission.call("made.made_degrees", arch["ordering"], arch["hidden_sizes"])
         check_degrees(check, got, arch["ordering"], arch["hidden_sizes"],
                       f"made_degrees(random ordering of {arch['num_inputs']}, "
