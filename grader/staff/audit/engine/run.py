@@ -24,8 +24,10 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def matcher(match: tuple):
-    """`wanted` for all_mutants: ids (less their #k) matching one of the patterns."""
-    return (lambda key: any(fnmatch.fnmatchcase(key, p) for p in match)) if match else None
+    """`wanted` for all_mutants: ids (less their #k) equal to or matching (fnmatch) one of
+    the patterns."""
+    return (lambda key: any(key == p or fnmatch.fnmatchcase(key, p) for p in match)
+            if match else None)
 
 
 def select(mutants, shard: tuple[int, int]) -> list:
