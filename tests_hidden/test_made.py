@@ -13,8 +13,15 @@ def _random_arch(rng, num_inputs, layers, low, high):
 
 
 def test_degrees_random_orderings(submission, check, rng):
-    for low, high in ((150, 200), (2, 4), (9, 30)):
-        arch = _random_arch(rng, int(rng.integers(5, 12)), 2, low, high)
+    """Random orderings and widths, and the edges of the range: D = 2 (every hidden degree
+    is 1) and a one-unit layer."""
+    archs = [_random_arch(rng, int(rng.integers(5, 12)), 2, low, high)
+             for low, high in ((150, 200), (2, 4), (9, 30))]
+    archs += [{"num_inputs": 2, "hidden_sizes": [int(rng.integers(2, 6)), 1],
+               "ordering": rng.permutation(2)},
+              {"num_inputs": (d := int(rng.integers(3, 8))),
+               "hidden_sizes": [1, int(rng.integers(2, 5))], "ordering": rng.permutation(d)}]
+    for arch in archs:
         got = submission.call("made.made_degrees", arch["ordering"], arch["hidden_sizes"])
         check_degrees(check, got, arch["ordering"], arch["hidden_sizes"],
                       f"made_degrees(random ordering of {arch['num_inputs']}, "
@@ -139,3 +146,25 @@ def test_made_known_weights_likelihood(submission, expected, check, rng):
                "MADE's outputs could not be read")
     check.close(got["outputs"][0], want["outputs"][0], atol=1e-10, rtol=1e-9,
                 what="MADE logits with known weights and masks loaded")
+
+
+def test_made_generator_reaches_its_degrees(submission, check, rng):
+    """MADE(..., generator) passes the generator to made_degrees: its masks are those of
+    made_masks(made_degrees(ordering, hidden, generator)) for the same seed, the submission's
+    own functions (a wrong made_degrees costs 2a, not this). Layers of 30+ units: masks of
+    deterministic degrees cannot match random ones by accident."""
+    arch = _random_arch(rng, int(rng.integers(5, 10)), 2, 30, 60)
+    seed = int(rng.integers(2**31))
+    context = f"MADE({arch['num_inputs']}, {arch['hidden_sizes']}, ordering, generator)"
+    degrees = submission.call("made.made_degrees", arch["ordering"], arch["hidden_sizes"],
+                              generator_seed=seed)
+    masks = submission.call("made.made_masks", degrees)
+    got = submission.run("model_outputs", model="made", arch=dict(arch, generator_seed=seed),
+                         queries=[])
+    check.that(isinstance(masks, list) and len(masks) == 3 and type(got) is dict
+               and type(got.get("layers")) is dict, f"{context}: its masks could not be read")
+    for i, name in enumerate(("first hidden", "second hidden", "output")):
+        want = check.tensor(masks[i], what=f"made_masks(made_degrees(..., generator)) {name}")
+        check.equal(got["layers"].get(f"layers.{i}.mask"), want.astype(np.float64),
+                    kind="float", what=f"{context}: {name} layer's mask (pass `generator` to "
+                                       f"made_degrees; the same seed, the same degrees)")

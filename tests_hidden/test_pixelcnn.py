@@ -55,3 +55,20 @@ def test_pixelcnn_known_weights_likelihood(submission, expected, check, rng):
                "PixelCNN's outputs could not be read")
     check.close(got["outputs"][0], want["outputs"][0], atol=1e-10, rtol=1e-9,
                 what="PixelCNN logits with known weights loaded (its own masks)")
+
+
+# The given signature's defaults: PixelCNN() is the network the problem set documents.
+DEFAULT_ARCH = {"channels": 64, "num_layers": 5, "kernel_size": 7, "hidden_kernel_size": 3}
+
+
+def test_pixelcnn_default_architecture(submission, check):
+    """PixelCNN() with no arguments keeps the given defaults (every layer's shape, judged
+    against the skeleton's): the given code is not the student's to retune."""
+    got = submission.run("model_outputs", model="pixelcnn", arch={}, queries=[])
+    check.that(type(got) is dict and type(got.get("layers")) is dict,
+               "PixelCNN()'s layers could not be read")
+    shapes = {name: tuple(value.shape) for name, value in got["layers"].items()
+              if not name.endswith(".mask") and hasattr(value, "shape")}
+    check.that(shapes == skeleton.pixelcnn_shapes(DEFAULT_ARCH),
+               f"PixelCNN() must build the given default network {DEFAULT_ARCH} (keep the "
+               f"defaults of the given signature)")

@@ -144,9 +144,11 @@ def layer_forward(student, target: str, init_args, state, x, new_mask=None, know
 # ----------------------------------------------------------------------------- models
 
 def _build(student, model: str, arch: dict) -> nn.Module:
-    if model == "made":
+    if model == "made":  # a generator only when the test gives one (the default: None)
+        extra = ({"generator": _generator(arch["generator_seed"])}
+                 if arch.get("generator_seed") is not None else {})
         return student.made.MADE(arch["num_inputs"], list(arch["hidden_sizes"]),
-                                 arch.get("ordering"))
+                                 arch.get("ordering"), **extra)
     if model == "pixelcnn":
         return student.pixelcnn.PixelCNN(**arch)
     if model == "transformer":

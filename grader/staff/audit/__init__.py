@@ -15,7 +15,8 @@ def add_audit_arguments(parser):
     parser.add_argument("--jobs", type=int, default=2, help="gradings in parallel (default 2)")
     parser.add_argument("--only", default=None, metavar="LIST",
                         help="comma-separated subset of mutants,variants,malicious,"
-                             "determinism,theft,seeds")
+                             "determinism,theft,seeds; or engine: the mutation engine alone "
+                             "(grader/staff/audit/engine/)")
     parser.add_argument("--seeds", type=int, default=0, metavar="N",
                         help="seed sweep: every mutant must lose its part for each of N "
                              "per-submission seeds (full audit: 200)")
@@ -23,9 +24,17 @@ def add_audit_arguments(parser):
                         help="comma-separated malicious case names (default: all)")
     parser.add_argument("--match", default=None, metavar="PATTERNS",
                         help="comma-separated name patterns (fnmatch, e.g. 'attn_*,transformer_*')"
-                             ": only the mutants and variants they match, in every category")
+                             ": only the mutants and variants they match, in every category "
+                             "(engine: mutant ids)")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="engine: grade the K-th of N stable shards of the mutants")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="engine: merge shard results (--json files) into one report")
 
 
 def run_audit(args) -> int:
+    if args.only == "engine" or args.merge:
+        from .engine.run import main as engine
+        return engine(args)
     from .runner import main
     return main(args)
