@@ -55,6 +55,23 @@ def test_a_wide_value_falls_back_to_the_flat_preview():
     assert "got (* differs)" not in str(failure.value) and "got:" in str(failure.value)
 
 
+def test_a_wide_value_is_drawn_when_a_student_runs_the_tests(tmp_path):
+    """Locally (pictures given), a grid too large to print is a PNG the message names; the
+    flat preview stays. When grading (no pictures), nothing is written."""
+    want = np.zeros((3, grids.MAX_COLUMNS + 5))
+    got = want.copy()
+    got[1, 7] = 1
+    with pytest.raises(Failure) as failure:
+        Check(public=True, pictures=tmp_path / "test_x").equal(Tensor(got, "float64"), want,
+                                                                what="input mask 0")
+    png = tmp_path / "test_x" / "input-mask-0.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"picture: {png}" in str(failure.value) and "got:" in str(failure.value)
+    with pytest.raises(Failure) as graded:
+        Check(public=True).equal(Tensor(got, "float64"), want, what="input mask 0")
+    assert "picture" not in str(graded.value)
+
+
 def test_a_tensors_repr_shows_its_values():
     text = repr(Tensor(np.array([[0.5, 1.25], [3.0, -2.0]]), "float64"))
     assert "shape=(2, 2)" in text and "1.25" in text and "-2." in text, text

@@ -3,6 +3,9 @@
 Public tests show got/expected; hidden tests say what is wrong without the expected value.
 A `Failure` is the only exception whose message reaches a student verbatim.
 """
+import re
+from pathlib import Path
+
 import numpy as np
 
 from grader.trusted import grids
@@ -24,8 +27,10 @@ def _preview(array: np.ndarray, limit: int = 8) -> str:
 class Check:
     """Assertions bound to one test's visibility (public tests may reveal expected values)."""
 
-    def __init__(self, public: bool):
-        self.public = public
+    def __init__(self, public: bool, pictures: Path | None = None):
+        """`pictures`: where a public test run locally draws a 2-D value too large to print
+        (None when grading: nothing is written beside the judge)."""
+        self.public, self.pictures = public, pictures
 
     def that(self, condition, message: str):
         if not condition:
@@ -67,7 +72,7 @@ class Check:
                 message += " (all your values lie in [0, 1]: are these probabilities?)"
         wrong = ~np.isclose(got_array, want, atol=atol, rtol=rtol)
         message += f"; {int(wrong.sum())} of {want.size} entries differ"
-        raise Failure(message + self._shown(got_array, want, wrong, 8))
+        raise Failure(message + self._shown(got_array, want, wrong, 8, what))
 
     def equal(self, got, want, *, what: str, kind: str | None = None):
         got_array = self.tensor(got, what=what, shape=np.shape(_array(want)), kind=kind)
@@ -75,16 +80,22 @@ class Check:
         if np.array_equal(got_array, want):
             return
         message = f"{what}: wrong values at {int((got_array != want).sum())} of {want.size} entries"
-        raise Failure(message + self._shown(got_array, want, got_array != want, 16))
+        raise Failure(message + self._shown(got_array, want, got_array != want, 16, what))
 
-    def _shown(self, got: np.ndarray, want: np.ndarray, differs: np.ndarray, limit: int) -> str:
+    def _shown(self, got: np.ndarray, want: np.ndarray, differs: np.ndarray, limit: int,
+               what: str) -> str:
         """Public tests show got and expected: 2-D values as grids side by side, the rest as
         flat previews. Hidden tests show neither."""
         if not self.public:
             return ""
         if grids.fits(got, want):
             return "\n" + grids.side_by_side(got, want, differs)
-        return f"\n  got:      {_preview(got, limit)}\n  expected: {_preview(want, limit)}"
+        shown = f"\n  got:      {_preview(got, limit)}\n  expected: {_preview(want, limit)}"
+        if self.pictures is not None and got.ndim == 2 and got.shape == want.shape:
+            name = re.sub(r"[^A-Za-z0-9]+", "-", what).strip("-")[:60] or "value"
+            path = grids.picture(got, want, differs, self.pictures / f"{name}.png")
+            shown += f"\n  picture: {path} (got, expected, and the entries that differ)"
+        return shown
 
 
 def _observations(want: np.ndarray) -> dict:

@@ -1,6 +1,8 @@
 """2-D values (masks, attention patterns) shown as small grids: got and expected side by side,
 the entries that differ marked, so a student sees which rows and columns are wrong at a glance
 (a flat list of 16 numbers hides a transposed or shifted mask)."""
+from pathlib import Path
+
 import numpy as np
 
 MAX_COLUMNS = 16  # wider grids wrap in a terminal and in Gradescope's output box
@@ -40,3 +42,22 @@ def side_by_side(got: np.ndarray, want: np.ndarray, differs: np.ndarray) -> str:
              f"{'':>{label}}  {columns:<{pad}}   {columns}"]
     lines += [f"{i:>{label}}  {g:<{pad}}   {w}" for i, (g, w) in enumerate(zip(left, right))]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def picture(got: np.ndarray, want: np.ndarray, differs: np.ndarray, path: Path) -> Path:
+    """Got, expected and the entries that differ as one PNG, for a grid too large to print
+    (a 784-input MADE mask). Only where a student runs the tests locally: matplotlib's
+    Figure, no pyplot, so nothing changes the student's own plotting backend."""
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(13, 4.8))
+    panels = (("got", got), ("expected", want), ("differs (black)", differs))
+    for axes, (title, values) in zip(figure.subplots(1, 3), panels):
+        axes.imshow(np.asarray(values, dtype=float), cmap="gray_r" if values is differs
+                    else "viridis", interpolation="nearest", aspect="auto")
+        axes.set_title(f"{title}: {values.shape[0]} rows x {values.shape[1]} columns")
+        axes.set_xlabel("column")
+        axes.set_ylabel("row")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    return path

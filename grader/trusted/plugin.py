@@ -46,9 +46,11 @@ class Session:
     faults: list = field(default_factory=list)   # grader faults (not the student's doing)
     results: dict = field(default_factory=dict)  # node id -> Result
     collected: set = field(default_factory=set)
+    local: bool = False  # a student's own run (in-process): failures may draw pictures
 
 
 SESSION: Session | None = None
+PICTURES = Path("ps1-feedback")  # relative to where the student runs pytest
 
 
 def submission_seed(directory: Path) -> int:
@@ -69,7 +71,7 @@ def in_process_session(directory: Path, expected: str = "auto") -> Session:
     else:
         oracle = Recorded(RECORDED)
     return Session(InProcess(directory), oracle, InProcessMeasure(), submission_seed(directory),
-                   Path(directory))
+                   Path(directory), local=True)
 
 
 def pytest_addoption(parser):
@@ -138,7 +140,9 @@ def measure(request):
 
 @pytest.fixture
 def check(request):
-    return Check(public=_public(request.node.nodeid))
+    public = _public(request.node.nodeid)
+    local = public and _session(request.config).local
+    return Check(public=public, pictures=PICTURES / request.node.name if local else None)
 
 
 @pytest.fixture
