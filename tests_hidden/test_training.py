@@ -43,8 +43,11 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
             # The loss_fn given computes other numbers than the default (halved logits).
             loss = "nll" if default_loss else "tempered"
             want = expected.run("evaluate", loss=loss, **kwargs)
+            # The caller's mode, restored: train mode once, eval mode once (a model.train()
+            # that ignores the mode it was handed over in only shows in eval mode).
+            handed = {"train_mode": False} if default_loss else {}
             got = submission.run("evaluate", projection=proj, default_loss=default_loss,
-                                 loss=loss, **kwargs)
+                                 loss=loss, **handed, **kwargs)
             value = got.get("value") if type(got) is dict else None
             check.that(type(value) is float and abs(value - want) <= EXACT * abs(want),
                        f"{what}{', with the default loss_fn' if default_loss else ''}: got "
@@ -59,6 +62,12 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
             check.that(not any(c.get("grad") for c in calls),
                        f"{what}: the forward passes ran with gradients enabled: evaluate must "
                        f"not build autograd graphs (torch.no_grad())")
+            mode = "eval" if handed else "train"
+            check.that(not any(c.get("training") is not False for c in calls)
+                       and got.get("training_after") is (mode == "train"),
+                       f"{what}: handed over in {mode} mode, the model ran in train mode or "
+                       f"was not left in {mode} mode: evaluate runs in eval mode and puts the "
+                       f"model back in the caller's mode (model.train(was_training))")
 
 
 @pytest.mark.parametrize("model", ["made", "pixelcnn"])

@@ -292,16 +292,16 @@ class ModeSensitive(nn.Module):
 
 @probe
 def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
-             default_loss=False, projection=None, loss="nll"):
+             default_loss=False, projection=None, loss="nll", train_mode=True):
     """The student's `evaluate` on a known model (seeded weights) and a known loss (passed:
     known_good.LOSSES[loss], or, with `default_loss`, found by evaluate as probability.nll);
     with `projection`, also the forward passes it made and the mode it left the model in
-    (handed over in train mode)."""
+    (handed over in train mode, or in eval mode with `train_mode=False`)."""
     torch.manual_seed(seed)
     net = ModeSensitive(known_model(model, masks, channels))
     if projection is not None:
         net = Recorded(net, projection)
-    net.train()
+    net.train(train_mode)
     x = as_data(model, data)
     if default_loss:
         _as_default_loss(student, known_good_nll)

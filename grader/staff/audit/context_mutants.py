@@ -34,6 +34,10 @@ CONTEXT_MUTANTS = [
 _RESEED = "torch.Generator().manual_seed(generator.initial_seed())"
 
 CONTEXT_MUTANTS += [
+    _m("evaluate_always_back_to_train_mode", "5a", (),
+       ("training.py", "    model.train(was_training)\n", "    model.train()\n"),
+       doc="evaluate ends with model.train(): a model handed over in eval mode is left in "
+           "train mode (the caller's mode is not restored)"),
     _m("evaluate_ignores_loss_fn", "5a", (),
        ("training.py", "    # BEGIN SOLUTION 5a\n    loss_fn = loss_fn or _default_loss()\n",
         "    # BEGIN SOLUTION 5a\n    loss_fn = _default_loss()\n"),
