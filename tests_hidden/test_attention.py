@@ -57,21 +57,22 @@ DEFAULT_ARCH = {"dim": 64, "num_heads": 4, "num_layers": 2, "mlp_ratio": 4}
 def test_transformer_default_architecture(submission, expected, check, rng):
     """PixelTransformer(num_inputs) keeps the given code: weights of the default shapes load,
     its logits with them are the reference's (the number of heads shows only there), on a
-    (B, D) batch and on the same batch as (B, 1, H, W) images (forward flattens any
-    (B, ...) input). The given code is not the student's to retune."""
+    (B, D) batch, on the same batch as (B, 1, H, W) images (forward flattens any
+    (B, ...) input) and on a batch of one (logits (1, D)). The given code is not the
+    student's to retune."""
     height, width = int(rng.integers(2, 4)), int(rng.integers(2, 4))
     arch = {"num_inputs": height * width}
     state = transformer_state(dict(arch, **DEFAULT_ARCH), rng)
     x = (rng.random((3, height * width)) < 0.5).astype(np.float64)
-    queries = [x, x.reshape(3, 1, height, width)]
+    queries = [x, x.reshape(3, 1, height, width), x[:1]]  # a batch of one stays (1, D)
     kwargs = dict(model="transformer", arch=arch, state=state, queries=queries)
     got = submission.run("model_outputs", **kwargs)
     context = f"PixelTransformer({arch['num_inputs']}) with the given defaults {DEFAULT_ARCH}"
     check.that(type(got) is dict and type(got.get("outputs")) is list
-               and len(got["outputs"]) == 2, f"{context}: its outputs could not be read")
+               and len(got["outputs"]) == 3, f"{context}: its outputs could not be read")
     want = expected.run("model_outputs", **kwargs)["outputs"]
-    for batch, mine, reference in zip(("a (B, D) batch", f"(B, 1, {height}, {width}) images"),
-                                      got["outputs"], want):
+    batches = ("a (B, D) batch", f"(B, 1, {height}, {width}) images", "a batch of one (1, D)")
+    for batch, mine, reference in zip(batches, got["outputs"], want):
         check.close(mine, reference, atol=1e-8, rtol=1e-6,
                     what=f"{context}: logits with known weights loaded, on {batch} (keep the "
                          f"given code: its defaults, and forward's flattening of the input)")
