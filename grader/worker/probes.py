@@ -145,10 +145,10 @@ def layer_forward(student, target: str, init_args, state, x, new_mask=None, know
 
 def _build(student, model: str, arch: dict) -> nn.Module:
     if model == "made":  # a generator only when the test gives one (the default: None)
-        extra = ({"generator": _generator(arch["generator_seed"])}
-                 if arch.get("generator_seed") is not None else {})
-        return student.made.MADE(arch["num_inputs"], list(arch["hidden_sizes"]),
-                                 arch.get("ordering"), **extra)
+        given = arch["num_inputs"], list(arch["hidden_sizes"]), arch.get("ordering")
+        if arch.get("generator_seed") is None:
+            return student.made.MADE(*given)
+        return student.made.MADE(*given, generator=_generator(arch["generator_seed"]))
     if model == "pixelcnn":
         return student.pixelcnn.PixelCNN(**arch)
     if model == "transformer":
@@ -333,11 +333,15 @@ def train(student, model, masks, data, init, steps, batch_size, lr, generator_se
     if default_loss:
         _as_default_loss(student, loss)
         loss = None  # train must find it as probability.nll
-    rate = {} if lr is None else {"lr": lr}
-    losses = student.training.train(net, as_data(model, data).to(device), loss,
-                                    steps=steps, batch_size=batch_size, **rate,
-                                    generator=_generator(generator_seed, generator_draws),
-                                    callback=lambda step, value: callbacks.append([step, value]))
+    x, generator = as_data(model, data).to(device), _generator(generator_seed, generator_draws)
+    record = lambda step, value: callbacks.append([step, value])  # noqa: E731
+    # Every name passed by name is spelt out (tests/test_submission_checks.py reads them).
+    if lr is None:  # train's own default learning rate
+        losses = student.training.train(net, x, loss, steps=steps, batch_size=batch_size,
+                                        generator=generator, callback=record)
+    else:
+        losses = student.training.train(net, x, loss, steps=steps, batch_size=batch_size, lr=lr,
+                                        generator=generator, callback=record)
     parameters = {name: p.detach().float().cpu() for name, p in inner.named_parameters()}
     out = {"parameters": parameters, "losses": losses, "device": device}
     if projection is not None:
