@@ -212,12 +212,13 @@ def test_signature_warnings_are_true(work, tmp_path):
 
 def test_the_names_passed_by_name_are_the_probes_keywords():
     """signatures.BY_NAME says which arguments the grader passes by name: it must be what
-    grader/worker/probes.py does (read from its source)."""
+    the worker's probes do (read from their source)."""
     import ast
     from grader.trusted import signatures
-    tree = ast.parse((ROOT / "grader" / "worker" / "probes.py").read_text())
+    sources = [(ROOT / "grader" / "worker" / name).read_text()
+               for name in ("probes.py", "training_probes.py")]
     found = {}
-    for node in ast.walk(tree):
+    for node in (n for source in sources for n in ast.walk(ast.parse(source))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             chain, target = [], node.func
             while isinstance(target, ast.Attribute):
@@ -229,8 +230,7 @@ def test_the_names_passed_by_name_are_the_probes_keywords():
                     name += ".__init__"
                 names = {k.arg for k in node.keywords}
                 found[name] = "all" if None in names else found.get(name, set()) | names
-    source = (ROOT / "grader" / "worker" / "probes.py").read_text()
-    assert 'kwargs["generator"]' in source  # the call probe: generator_seed -> generator=
+    assert 'kwargs["generator"]' in sources[0]  # the call probe: generator_seed -> generator=
     generic = signatures.BY_NAME["*"]
     for name, names in found.items():
         declared = signatures.BY_NAME.get(name, set())

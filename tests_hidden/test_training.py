@@ -14,12 +14,28 @@ SLOWDOWN = 4.0  # the student's `train` may take at most this many times the ref
 # example, in float32 or float64, differs from the reference's by at most ~4e-7 of its value
 # (float32 sums of ~90 values); one nat too many in the total moves it by ~1e-5.
 EXACT = 1e-6
-DEFAULT_LR = 1e-3  # train's documented default
+DEFAULT_LR = 1e-3  # train's documented defaults
+DEFAULT_BATCH = 64
 TIMED = {
     "made": dict(margin=0.03, steps=300, batch_size=64, lr=3e-3, train=3000, heldout=1000),
     "pixelcnn": dict(margin=0.05, steps=150, batch_size=32, lr=3e-3, train=3000, heldout=300,
                      channels=16),
 }
+
+
+DEFAULT_EVAL_BATCH = 256  # evaluate's documented default batch_size
+# Example counts for the run that leaves batch_size at its default: for each, passes of at
+# most 256 examples are at their largest exactly 256 (one pass per 256, or evenly split),
+# where a default of 255 makes one pass more and 257 one pass larger.
+DEFAULT_EVAL_COUNTS = (511, 766, 767)
+
+
+def _examples(start: int, count: int) -> np.ndarray:
+    """`count` test images from `start`, the one with the most 1 pixels (the largest NLL)
+    last, so that a mean that misses or misweights the last batch is far off."""
+    data = load_bits("test", start + count)[start:]
+    extreme = int(data.sum(1).argmax())
+    return np.concatenate([np.delete(data, extreme, 0), data[extreme:extreme + 1]])
 
 
 def test_evaluate_uneven_batches(submission, expected, check, rng):
@@ -32,22 +48,27 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
         if model == "pixelcnn":  # a last batch of one example: a mean of batch means is off
             count = batch_size * int(rng.integers(3, 6)) + 1
         count += count % batch_size == 0  # never whole batches only
-        data = load_bits("test", start + count)[start:]
-        extreme = int(data.sum(1).argmax())  # the most 1 pixels, the largest NLL: last,
-        data = np.concatenate([np.delete(data, extreme, 0), data[extreme:extreme + 1]])
-        what = (f"evaluate on {count} {model.upper()} examples with batch_size {batch_size} "
-                f"(the last batch is smaller)")
-        kwargs = dict(model=model, masks=masks, data=data, batch_size=batch_size,
-                      seed=int(rng.integers(2**31)), channels=4)
+        seed = int(rng.integers(2**31))
         for default_loss in (False, True):
-            # The loss_fn given computes other numbers than the default (halved logits).
+            # The loss_fn given computes other numbers than the default (halved logits); it
+            # is passed by name once (MADE) and by position once. The default-loss run also
+            # leaves batch_size at its default.
             loss = "nll" if default_loss else "tempered"
-            want = expected.run("evaluate", loss=loss, **kwargs)
+            n = int(rng.choice(DEFAULT_EVAL_COUNTS)) if default_loss else count
+            size = None if default_loss else batch_size
+            what = (f"evaluate on {n} {model.upper()} examples with "
+                    + ("the default batch_size (256)" if default_loss else
+                       f"batch_size {batch_size} (the last batch is smaller)"))
+            kwargs = dict(model=model, masks=masks, data=_examples(start, n), batch_size=size,
+                          seed=seed, channels=4)
+            # The reference with the batch size spelt out: the mean does not depend on it.
+            want = expected.run("evaluate", loss=loss,
+                                **{**kwargs, "batch_size": size or DEFAULT_EVAL_BATCH})
             # The caller's mode, restored: train mode once, eval mode once (a model.train()
             # that ignores the mode it was handed over in only shows in eval mode).
             handed = {"train_mode": False} if default_loss else {}
             got = submission.run("evaluate", projection=proj, default_loss=default_loss,
-                                 loss=loss, **handed, **kwargs)
+                                 loss=loss, loss_by_name=model == "made", **handed, **kwargs)
             value = got.get("value") if type(got) is dict else None
             check.that(type(value) is float and abs(value - want) <= EXACT * abs(want),
                        f"{what}{', with the default loss_fn' if default_loss else ''}: got "
@@ -56,9 +77,12 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
                                       else "the loss_fn given (it is not probability.nll)"))
             calls = recordings.calls_of(got, what)
             sizes = [c.get("size") for c in calls]
-            check.that(sum(sizes) >= count and max(sizes) <= batch_size,
+            limit = size or DEFAULT_EVAL_BATCH
+            check.that(sum(sizes) >= n and max(sizes) <= limit
+                       and (size or max(sizes) == DEFAULT_EVAL_BATCH),
                        f"{what}: forward passes on {sizes[:8]}{'...' if len(sizes) > 8 else ''}"
-                       f" examples; at most batch_size={batch_size} per pass")
+                       f" examples; at most batch_size={limit} per pass"
+                       + ("" if size else " (and that many when more remain: the default)"))
             check.that(not any(c.get("grad") for c in calls),
                        f"{what}: the forward passes ran with gradients enabled: evaluate must "
                        f"not build autograd graphs (torch.no_grad())")
@@ -90,19 +114,22 @@ def test_train_contract(submission, expected, measure, check, rng, model):
     # given); the loss_fn given computes other numbers than the default (halved logits).
     for seed, draws, defaults in ((seeds[0], 0, False), (seeds[0], 0, False),
                                   (seeds[1], 0, True), (seeds[0], 1, False)):
-        loss, lr = ("nll", None) if defaults else ("tempered", 3e-3)
-        what = (f"train on a {model.upper()} ({steps} steps, batch_size {batch_size}, "
-                f"{count} examples, generator seed {seed}"
-                f"{f' after {draws} draw' if draws else ''}"
-                f"{', default loss_fn and lr' if defaults else ', a loss_fn given'})")
+        # The defaults run leaves loss_fn, batch_size and lr out: the same two passes in
+        # batches of 64 (DEFAULT_BATCH divides count).
+        loss, lr, size = ("nll", None, None) if defaults else ("tempered", 3e-3, batch_size)
+        run_steps = steps * batch_size // (size or DEFAULT_BATCH)
+        what = (f"train on a {model.upper()} ({run_steps} steps, batch_size "
+                f"{size or f'{DEFAULT_BATCH} (the default)'}, {count} examples, generator seed "
+                f"{seed}{f' after {draws} draw' if draws else ''}"
+                f"{', default loss_fn, batch_size and lr' if defaults else ', a loss_fn given'})")
         result = submission.run("train", model=model, masks=masks, data=data, init=init,
-                                steps=steps, batch_size=batch_size, lr=lr, generator_seed=seed,
+                                steps=run_steps, batch_size=size, lr=lr, generator_seed=seed,
                                 channels=channels, projection=proj, default_loss=defaults,
                                 loss=loss, generator_draws=draws)
         parameters = trained_parameters(check, result, init)
-        losses = recordings.check_losses(check, result, steps, 784, what)
+        losses = recordings.check_losses(check, result, run_steps, 784, what)
         calls = recordings.check_training_passes(check, recordings.calls_of(result, what),
-                                                 steps, batch_size, what)
+                                                 run_steps, size or DEFAULT_BATCH, what)
         recordings.check_callbacks(check, result, losses, what)
         batches = [recordings.indices(c["keys"], data_keys, what) for c in calls]
         recordings.check_shuffled_passes(check, batches, count, what)

@@ -127,7 +127,10 @@ def check_callbacks(check, result, losses, what) -> None:
 
 def check_shuffled_passes(check, batches: list[np.ndarray], count: int, what: str) -> None:
     """`batches` (example indices, one array per step) cover whole passes over `count`
-    examples: each pass holds every example once, in a fresh order."""
+    examples: each pass holds every example once, in a fresh order. (Batches of the wrong
+    size fail check_training_passes; they cannot be cut into passes.)"""
+    if not batches or not 0 < len(batches[0]) <= count:
+        return
     per_pass = count // len(batches[0])
     passes = [np.concatenate(batches[i:i + per_pass])
               for i in range(0, len(batches) - per_pass + 1, per_pass)]

@@ -14,12 +14,12 @@ from grader import ROOT, STUDENT_MODULES
 PATH = ROOT / "grader" / "trusted" / "signatures.json"
 
 
-# The arguments the grader passes BY NAME (grader/worker/probes.py; tests/test_ux.py checks
-# this table against that file's source). Renaming one of these fails every test that passes
+# The arguments the grader passes BY NAME (grader/worker/probes.py and training_probes.py;
+# tests/test_submission_checks.py checks this table against their source). Renaming one of these fails every test that passes
 # it; every other argument is passed by position, so renaming it costs nothing.
 BY_NAME = {
     "*": {"generator"},  # the call probe's generator_seed, and the samplers' generator=
-    "training.evaluate": {"batch_size"},
+    "training.evaluate": {"loss_fn", "batch_size"},
     "training.train": {"steps", "batch_size", "lr", "generator", "callback"},
     "pixelcnn.PixelCNN.__init__": "all",  # PixelCNN(**arch)
     "attention.PixelTransformer.__init__": "all",  # PixelTransformer(**arch)

@@ -26,6 +26,9 @@ def add_audit_arguments(parser):
                         help="comma-separated name patterns (fnmatch, e.g. 'attn_*,transformer_*')"
                              ": only the mutants and variants they match, in every category "
                              "(engine: mutant ids)")
+    parser.add_argument("--match-file", default=None, metavar="FILE",
+                        help="engine: mutant ids or patterns, one per line (ids may hold "
+                             "commas)")
     parser.add_argument("--shard", default=None, metavar="K/N",
                         help="engine: grade the K-th of N stable shards of the mutants")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",

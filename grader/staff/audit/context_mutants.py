@@ -85,6 +85,16 @@ CONTEXT_MUTANTS += [
         "    # BEGIN SOLUTION 5b/5c\n"
         "    loss_fn = loss_fn or (lambda logits, x: _default_loss()(logits, x) / x[0].numel())\n"),
        doc="train's default loss is the NLL per dimension, not probability.nll"),
+    _m("evaluate_default_batch_size", "5a", (),
+       ("training.py", "batch_size: int = 256,", "batch_size: int = 200,"),
+       doc="evaluate's default batch_size is not the documented 256"),
+    _m("evaluate_loss_fn_positional_only", "5a", (),
+       ("training.py", "loss_fn: LossFn | None = None, *,\n             batch_size",
+        "loss_fn: LossFn | None = None, /, *,\n             batch_size"),
+       doc="evaluate's loss_fn cannot be passed by name (loss_fn=), as its signature allows"),
+    _m("train_default_batch_size", "5b", ("5c",),
+       ("training.py", "batch_size: int = 64,", "batch_size: int = 32,"),
+       doc="train's default batch_size is not the documented 64"),
 ]
 
 CONTEXT_MUTANTS += [

@@ -230,6 +230,17 @@ VARIANTS += [
         "                                 for b in data.split(batch_size)])\n"
         "    model.train(was_training)\n    return per_example.double().mean().item()"),
        doc="evaluate under torch.inference_mode over data.split(batch_size)"),
+    _v("evaluate_even_chunks_dataloader",
+       ("training.py", "    total = 0.0\n    for start in range(0, len(data), batch_size):\n"
+                       "        x = data[start:start + batch_size].to(device)\n"
+                       "        total += loss_fn(model(x), x).sum().item()\n",
+        "    total, passes = 0.0, -(-len(data) // batch_size)\n"
+        "    loader = torch.utils.data.DataLoader(data, batch_size=-(-len(data) // passes))\n"
+        "    for x in loader:  # the fewest passes of at most batch_size, evenly filled\n"
+        "        x = x.to(device)\n"
+        "        total += loss_fn(model(x), x).sum().item()\n"),
+       doc="evaluate in the fewest passes of at most batch_size examples, evenly filled "
+           "(a DataLoader)"),
 ]
 
 FAST = ("bool_masks_and_buffers", "inplace_weight_data_masking", "masks_via_tril_triu",

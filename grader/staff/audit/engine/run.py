@@ -1,4 +1,4 @@
-"""`grader audit --only engine [--shard K/N] [--json F] [--match GLOBS]` and
+"""`grader audit --only engine [--shard K/N] [--json F] [--match GLOBS] [--match-file F]` and
 `grader audit --merge F ...`: grade a shard of the mutants, or merge shards into the report.
 Exit status 0 only when every mutant is killed or listed in equivalent_mutants.toml."""
 from __future__ import annotations
@@ -79,6 +79,9 @@ def main(args) -> int:
     else:
         started = time.monotonic()
         match = tuple(p for p in (getattr(args, "match", None) or "").split(",") if p)
+        if getattr(args, "match_file", None):  # one per line: ids may hold commas
+            match += tuple(line.strip() for line in Path(args.match_file).read_text()
+                           .splitlines() if line.strip())
         mutants = select(all_mutants(reference_files(), matcher(match)), parse_shard(args.shard))
         say(f"mutation engine: grading {len(mutants)} mutants (shard {args.shard or '1/1'})")
         out = Path(args.json) if getattr(args, "json", None) else None
