@@ -78,7 +78,7 @@ def _test_columns(rows):
 def fake_grade(monkeypatch):
     calls = []
 
-    def command(path, json_path, mode):
+    def command(path, json_path, mode, answers=None):
         calls.append(Path(path).name)
         return [sys.executable, "-c", FAKE_GRADE, str(path), str(json_path)]
     monkeypatch.setattr(batch, "grade_command", command)
@@ -110,6 +110,9 @@ def test_end_to_end_sandboxed(tmp_path, monkeypatch):
     assert "not a readable zip" in rows["dave.zip"]["error"]
     for name in ("report.md", "histogram.png"):
         assert (report / name).stat().st_size > 0
+    # The reference's timed runs (MADE, PixelCNN) were measured once and kept for the batch.
+    kept = list(tmp_path.rglob("answers/*/*.json"))
+    assert len(kept) >= 2
     # A re-run grades nothing: every result comes from the cache.
     monkeypatch.setattr(batch, "grade_command", lambda *a: pytest.fail("graded again"))
     assert main(["batch", str(subs), "--csv", str(tmp_path / "again.csv"),

@@ -17,8 +17,8 @@ EXACT = 1e-6
 DEFAULT_LR = 1e-3  # train's documented defaults
 DEFAULT_BATCH = 64
 TIMED = {
-    "made": dict(margin=0.03, steps=300, batch_size=64, lr=3e-3, train=3000, heldout=1000),
-    "pixelcnn": dict(margin=0.05, steps=150, batch_size=32, lr=3e-3, train=3000, heldout=300,
+    "made": dict(margin=0.03, steps=150, batch_size=64, lr=3e-3, train=3000, heldout=1000),
+    "pixelcnn": dict(margin=0.05, steps=75, batch_size=32, lr=3e-3, train=3000, heldout=300,
                      channels=16),
 }
 

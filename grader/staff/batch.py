@@ -64,9 +64,10 @@ def default_jobs() -> int:
     return max(1, min(cores or 1, by_memory))
 
 
-def grade_command(path: Path, json_path: Path, mode: str) -> list[str]:
+def grade_command(path: Path, json_path: Path, mode: str, answers: Path | None = None
+                  ) -> list[str]:
     return [sys.executable, "-m", "grader", "grade", str(path), "--json", str(json_path),
-            "--mode", mode]
+            "--mode", mode, *(["--answers", str(answers)] if answers else [])]
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -80,12 +81,15 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-def grade_one(sub: export.Submission, work: Path, *, mode: str, timeout: float) -> dict:
-    """Grade in a subprocess; returns {"results", "seconds", "error"} (results None on error)."""
+def grade_one(sub: export.Submission, work: Path, *, mode: str, timeout: float,
+              answers: Path | None = None) -> dict:
+    """Grade in a subprocess; returns {"results", "seconds", "error"} (results None on error).
+    `answers`: the reference's costly answers, shared by the batch's gradings."""
     json_path, log_path = work / "results.json", work / "grade.log"
     started = time.monotonic()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(grade_command(sub.path.resolve(), json_path, mode), cwd=ROOT,
+        proc = subprocess.Popen(grade_command(sub.path.resolve(), json_path, mode, answers),
+                                cwd=ROOT,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
@@ -133,12 +137,12 @@ def _outcome(entry: dict, manifest, *, cached: bool) -> dict:
 
 
 def _grade_and_store(sub, key: str, cache: Path, manifest, *, mode: str,
-                     timeout: float) -> dict:
+                     timeout: float, answers: Path) -> dict:
     """Grade one submission, store its outcomes (errors too, marked so a re-run retries
     them: an assembling run reads them)."""
     work = Path(tempfile.mkdtemp(prefix="ps1-batch-", dir=cache))
     try:
-        graded = grade_one(sub, work, mode=mode, timeout=timeout)
+        graded = grade_one(sub, work, mode=mode, timeout=timeout, answers=answers)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if graded["error"]:
@@ -171,8 +175,9 @@ def grade_all(subs: list, cache: Path, manifest, *, jobs: int, mode: str, timeou
     bar = tqdm(total=len(todo), unit="sub", desc="grading", disable=not progress or not todo,
                dynamic_ncols=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        answers = results_cache.answers_folder(cache, fingerprint)
         futures = {pool.submit(_grade_and_store, sub, key, cache, manifest, mode=mode,
-                               timeout=timeout): sub for sub, key in todo}
+                               timeout=timeout, answers=answers): sub for sub, key in todo}
         for future in as_completed(futures):
             sub = futures[future]
             try:

@@ -12,6 +12,7 @@ every probe in a fresh worker; the students' in-process mode lives in grader/wor
 import base64
 import hashlib
 import json
+import os
 import time
 import zlib
 from pathlib import Path
@@ -95,32 +96,72 @@ def _key(probe: str, kwargs: dict) -> str:
     return hashlib.sha256(wire.encode([probe, kwargs])).hexdigest()
 
 
+class AnswerStore:
+    """Reference answers that cost a worker at least PERSIST_SECONDS, kept on disk across the
+    gradings of one batch on one machine (`grader batch` names a folder per grader fingerprint
+    and machine): the reference's timed runs do not depend on the submission, so a batch
+    measures them once, not once per submission. Written only by judges (root-only folder)."""
+    PERSIST_SECONDS = 0.5
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def get(self, key: str):
+        try:
+            entry = json.loads((self.folder / f"{key}.json").read_text())
+            return base64.b64decode(entry["answer"]), Usage(*entry["usage"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, answer: bytes, usage: Usage) -> None:
+        entry = {"answer": base64.b64encode(answer).decode(),
+                 "usage": [usage.cpu_seconds, usage.wall_seconds, usage.orphans]}
+        temporary = self.folder / f".{key}.{os.getpid()}"
+        temporary.write_text(json.dumps(entry))
+        os.replace(temporary, self.folder / f"{key}.json")  # whole or absent: jobs share it
+
+
 class Cached(Interface):
     """Memoises an oracle (the reference is deterministic and tests share values; its timed
-    runs are measured once per grading); `save` writes every answer the tests used (not the
-    ones only a derived value needed): the recorded file of the student release."""
+    runs are measured once per grading, or once per batch with a `store`); `save` writes every
+    answer the tests used (not the ones only a derived value needed): the recorded file of the
+    student release."""
 
-    def __init__(self, inner: Interface):
-        self.inner, self.answers, self.usages = inner, {}, {}
+    def __init__(self, inner: Interface, store: AnswerStore | None = None):
+        self.inner, self.store, self.answers, self.usages = inner, store, {}, {}
         self.used, self._deriving = set(), 0
+
+    def _recall(self, key: str) -> bool:
+        found = self.store.get(key) if self.store and key not in self.answers else None
+        if found:
+            self.answers[key], self.usages[key] = found
+        return key in self.answers
+
+    def _keep(self, key: str, seconds: float) -> None:
+        if self.store and seconds >= AnswerStore.PERSIST_SECONDS:
+            self.store.put(key, self.answers[key], self.usages[key])
 
     def timed(self, probe: str, **kwargs):
         key = _key(probe, kwargs)
-        if key not in self.answers:
+        if not self._recall(key):
             value, self.usages[key] = self.inner.timed(probe, **kwargs)
             self.answers[key] = wire.encode(value)
+            self._keep(key, self.usages[key].cpu_seconds)
         if not self._deriving:
             self.used.add(key)
         return wire.decode(self.answers[key]), self.usages[key]
 
     def derived(self, name: str, kwargs: dict, compute):
         key = _key(f"derived:{name}", kwargs)
-        if key not in self.answers:
+        if not self._recall(key):
             self._deriving += 1
+            started = time.monotonic()
             try:
-                self.answers[key] = wire.encode(compute())
+                self.answers[key], self.usages[key] = wire.encode(compute()), Usage()
             finally:
                 self._deriving -= 1
+            self._keep(key, time.monotonic() - started)
         self.used.add(key)
         return wire.decode(self.answers[key])
 

@@ -19,7 +19,7 @@ from grader import ROOT
 from grader.trusted import manifest as manifest_module
 from grader.trusted import plugin, results, scores
 from grader.trusted.intake import stage
-from grader.trusted.interfaces import Cached, GraderFault, Recorded, Sandboxed
+from grader.trusted.interfaces import AnswerStore, Cached, GraderFault, Recorded, Sandboxed
 from grader.trusted.sandbox import Sandbox, staff_notice
 
 MEMORY_MB, CPU_SECONDS = 1000, 120  # per worker child; the judge's timeouts bound wall time
@@ -55,10 +55,12 @@ def use_reachable_tempdir():
 
 
 def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = ROOT,
-          suites=None, notice=staff_notice) -> dict:
+          suites=None, notice=staff_notice, answers: Path | None = None) -> dict:
     """Grade `upload` (zip or folder); write results.json; return the results dict.
     `suites`: names of the test folders to run (default: all present), e.g. ("tests_public",).
-    `notice`: where the sandbox's one-line note for staff goes (None: nowhere; students)."""
+    `notice`: where the sandbox's one-line note for staff goes (None: nowhere; students).
+    `answers`: a root-only folder of the reference's costly answers, shared by the gradings
+    of one batch on this machine (interfaces.AnswerStore)."""
     started = time.monotonic()
     use_reachable_tempdir()
     manifest = manifest_module.load()
@@ -99,7 +101,8 @@ def grade(upload: Path, json_path: Path, *, mode: str = "sandbox", root: Path = 
                          protected=[p for p in protected if p.exists()], checkout=root,
                          notice=notice) as sandbox:
                 sandbox.share(work, intake.directory)
-                oracle = (Cached(Sandboxed(sandbox, role="reference"))
+                store = AnswerStore(answers) if answers else None
+                oracle = (Cached(Sandboxed(sandbox, role="reference"), store)
                           if (root / "reference").is_dir()
                           else Recorded(plugin.RECORDED))  # the student release: recorded
                 session = plugin.Session(Sandboxed(sandbox), oracle,

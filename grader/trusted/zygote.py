@@ -19,6 +19,7 @@ descendant) and "shutdown".
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -237,6 +238,9 @@ def main(argv: list[str]) -> None:
     cfg["namespaces"] = refused is None
     cfg["refusals"], no_seccomp = _worker_filter()  # an object, kept in this process only
     import torch
+    # Every worker is a fork of this process: a garbage collection in one walks every object
+    # loaded here (torch's included) and copies each page it touches (~0.1 CPU-s a worker).
+    gc.freeze()
     send_msg(sock, {"ready": True, "pid": os.getpid(), "torch": str(torch.__version__),
                     "namespaces": refused or "yes", "seccomp": no_seccomp or "yes",
                     "vm_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
