@@ -39,3 +39,12 @@ def test_every_listed_equivalent_still_exists():
     generated = {m.id for m in all_mutants(reference_files(), lambda key: key in keys)}
     assert sorted(set(listed) - generated) == []
     assert all(len(reason) > 40 for reason in listed.values())
+
+
+def test_no_pattern_selects_every_mutant():
+    """`grader audit --only engine` without --match grades everything (a conditional that
+    bound inside the matcher's lambda once selected nothing)."""
+    assert matcher(()) is None
+    every = all_mutants(reference_files(), matcher(()))
+    assert len(every) > 900
+    assert len(all_mutants(reference_files(), matcher(("training|*",)))) < len(every)

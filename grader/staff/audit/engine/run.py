@@ -26,8 +26,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 def matcher(match: tuple):
     """`wanted` for all_mutants: ids (less their #k) equal to or matching (fnmatch) one of
     the patterns."""
-    return (lambda key: any(key == p or fnmatch.fnmatchcase(key, p) for p in match)
-            if match else None)
+    if not match:  # every mutant
+        return None
+    return lambda key: any(key == p or fnmatch.fnmatchcase(key, p) for p in match)
 
 
 def select(mutants, shard: tuple[int, int]) -> list:
