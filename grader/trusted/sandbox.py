@@ -69,7 +69,6 @@ class Sandbox:
         self.namespaces_off = ("PS1_NAMESPACES=0" if os.environ.get("PS1_NAMESPACES") == "0"
                                else None if namespaces else "turned off")
         self._claim = None
-        self.stdlib_readable = True
         # How this machine differs from Gradescope's (an unreadable stdlib, no namespaces):
         # facts for staff, given as one line through `notice` (None: silent; students).
         self.notice, self.notices = notice, []
@@ -98,7 +97,6 @@ class Sandbox:
             if left_open:
                 self.notices.append(f"shared folders left open to {self.user}: "
                                     f"{', '.join(left_open)}")
-            self.stdlib_readable = self._check_stdlib()
         self.scratch_root = tempfile.mkdtemp(prefix="ps1-sandbox-")
         os.chmod(self.scratch_root, 0o711)  # children reach their own run dir, list nothing
         self._start()
@@ -114,7 +112,6 @@ class Sandbox:
                    cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
                    submission_dir=self.submission_dir, reference_dir=self.reference_dir,
                    scratch_root=self.scratch_root,
-                   preload_lazy_torch=not self.stdlib_readable,
                    namespaces_off=self.namespaces_off)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.scratch_root,
                "TMPDIR": self.scratch_root, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -152,20 +149,6 @@ class Sandbox:
 
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and self.ctrl is not None
-
-    def _check_stdlib(self) -> bool:
-        """Can the sandbox user read the interpreter's standard library and torch? When it
-        cannot (a Python under /root, a venv inside the closed checkout), the fork server
-        preloads what optimizers import lazily."""
-        import importlib.util
-        folders = [os.path.dirname(os.__file__),
-                   os.path.dirname(importlib.util.find_spec("torch").origin)]
-        unreadable = [f for f in folders if cleanup.as_user(self.uid, self.gid, lambda f=f: 0 if
-                                                            os.access(f, os.R_OK | os.X_OK) else 1)]
-        if unreadable:
-            self.notices.append(f"{self.user} cannot read {' nor '.join(unreadable)}, so the "
-                                f"fork server preloads torch._dynamo (~70 MB)")
-        return not unreadable
 
     def share(self, folder, tree) -> None:
         """Let this run's sandbox user, and no other, read `tree` inside `folder` (both owned
