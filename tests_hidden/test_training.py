@@ -82,7 +82,7 @@ def test_evaluate_uneven_batches(submission, expected, check, rng):
             sizes = [c.get("size") for c in calls]
             limit = size or DEFAULT_EVAL_BATCH
             check.that(sum(sizes) >= n and max(sizes) <= limit
-                       and (size or max(sizes) == DEFAULT_EVAL_BATCH),
+                       and (size is not None or max(sizes) == DEFAULT_EVAL_BATCH),
                        f"{what}: forward passes on {sizes[:8]}{'...' if len(sizes) > 8 else ''}"
                        f" examples; at most batch_size={limit} per pass"
                        + ("" if size else " (and that many when more remain: the default)"))

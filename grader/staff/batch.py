@@ -89,9 +89,8 @@ def grade_one(sub: export.Submission, work: Path, *, mode: str, timeout: float,
     started = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(grade_command(sub.path.resolve(), json_path, mode, answers),
-                                cwd=ROOT,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -15,8 +15,9 @@ PATH = ROOT / "grader" / "trusted" / "signatures.json"
 
 
 # The arguments the grader passes BY NAME (grader/worker/probes.py and training_probes.py;
-# tests/test_submission_checks.py checks this table against their source). Renaming one of these fails every test that passes
-# it; every other argument is passed by position, so renaming it costs nothing.
+# tests/test_submission_checks.py checks this table against their source). Renaming one of
+# these fails every test that passes it; every other argument is passed by position, so
+# renaming it costs nothing.
 BY_NAME = {
     "*": {"generator"},  # the call probe's generator_seed, and the samplers' generator=
     "training.evaluate": {"loss_fn", "batch_size"},

@@ -9,7 +9,6 @@ from grader.known_good import as_data, known_good_nll, known_model
 from grader.worker.probes import _generator, load_state, probe
 
 
-
 class Recorded(nn.Module):
     """Wraps a known model and writes down every forward pass: batch size, train mode,
     gradient mode, and a key per example (x . projection), so the judge can tell which
@@ -63,9 +62,10 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
              loss_by_name=False):
     """The student's `evaluate` on a known model (seeded weights) and a known loss (passed:
     known_good.LOSSES[loss], by position or with `loss_by_name` as loss_fn=; or, with
-    `default_loss`, found by evaluate as probability.nll); `batch_size=None` leaves evaluate's
-    default. With `projection`, also the forward passes it made and the mode it left the model
-    in (handed over in train mode, or in eval mode with `train_mode=False`)."""
+    `default_loss`, found by evaluate as probability.nll, where `batch_size=None` also leaves
+    evaluate's default batch size). With `projection`, also the forward passes it made and
+    the mode it left the model in (handed over in train mode, or in eval mode with
+    `train_mode=False`)."""
     torch.manual_seed(seed)
     net = ModeSensitive(known_model(model, masks, channels))
     if projection is not None:
