@@ -269,7 +269,27 @@ def return_value(student, what):
     return values[what]
 
 
+_PROCESS = []  # filled by the first call in a process (the zygote never calls it)
+
+
+def identity(student):
+    """Which process answers (a token of its own: pids repeat across PID namespaces), as whom,
+    and whether the module state of earlier calls is there."""
+    _PROCESS[:] = _PROCESS or [os.urandom(8).hex()]
+    student.probability.calls = getattr(student.probability, "calls", 0) + 1
+    return {"pid": _PROCESS[0], "uid": os.getuid(), "calls": student.probability.calls}
+
+
+def write_raw_result(student, data: str):
+    """Writes `data` (hex) on the result pipe itself (a forged reply, a bogus length), then
+    returns."""
+    os.write(3, bytes.fromhex(data))
+    return "honest value"
+
+
+
 PROBES = {f.__name__.rstrip("_"): f for f in (
     echo, call_student, busy_loop, exit_now, raise_, alloc, fork_bomb, print_flood,
     setsid_grandchild, burn, persist, look, kill_self, nap, read_file, list_dir, whoami, memstat,
-    attack, sockets, write_big_file, return_value, data_loader_sum)}
+    attack, sockets, write_big_file, return_value, data_loader_sum,
+    identity, write_raw_result)}

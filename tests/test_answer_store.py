@@ -9,8 +9,8 @@ class Oracle(Interface):
     def __init__(self):
         self.calls = []
 
-    def timed(self, probe, **kwargs):
-        self.calls.append(probe)
+    def answer(self, probe, kwargs, fresh):
+        self.calls.append(probe if fresh else f"{probe} (oracle worker)")
         cpu = 2.0 if probe == "train" else 0.01
         return {"probe": probe, **kwargs}, Usage(cpu, cpu + 0.1, 0)
 
@@ -43,3 +43,18 @@ def test_without_a_store_nothing_is_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Cached(Oracle()).timed("train", steps=3)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_oracle_worker_answer_is_neither_timed_nor_kept(tmp_path):
+    """An answer from the long-lived oracle worker serves later untimed requests; a timed
+    request runs in a fresh worker, and only that measurement is kept for the batch."""
+    oracle = Oracle()
+    cached = Cached(oracle, AnswerStore(tmp_path))
+    cached.run("train", steps=3)
+    cached.run("train", steps=3)
+    assert oracle.calls == ["train (oracle worker)"] and not list(tmp_path.glob("*.json"))
+    _, usage = cached.timed("train", steps=3)
+    cached.timed("train", steps=3)
+    cached.run("train", steps=3)
+    assert oracle.calls == ["train (oracle worker)", "train"] and usage == Usage(2.0, 2.1, 0)
+    assert len(list(tmp_path.glob("*.json"))) == 1

@@ -2,12 +2,13 @@
 
     submission.call("made.made_masks", degrees)          # a student function on judge-chosen inputs
     submission.run("model_outputs", model="made", ...)   # any worker probe (grader/worker/probes.py)
-    value, usage = submission.timed("train", ...)        # usage measured by the fork server
+    value, usage = submission.timed("train", ...)        # fresh worker, usage measured by the fork server
     measure.run("nll", ...)                              # trusted torch worker, no student code
     expected.run(...)                                    # the same probes on reference/
 
 Values are raw evaluations: numpy arrays in, `wire.Tensor` / JSON values out. `Sandboxed` runs
-every probe in a fresh worker; the students' in-process mode lives in grader/worker/inprocess.py.
+a student's probe in a fresh worker, and the trusted roles' untimed probes in one long-lived
+oracle worker (sandbox.py); the students' in-process mode lives in grader/worker/inprocess.py.
 """
 import base64
 import hashlib
@@ -36,10 +37,14 @@ class GraderFault(Exception):
 
 class Interface:
     def run(self, probe: str, **kwargs):
-        return self.timed(probe, **kwargs)[0]
+        return self.answer(probe, kwargs, fresh=False)[0]
 
     def timed(self, probe: str, **kwargs):
-        """(value, Usage) of one probe run."""
+        """(value, Usage) of one probe run in a fresh worker: usages of timed runs compare."""
+        return self.answer(probe, kwargs, fresh=True)
+
+    def answer(self, probe: str, kwargs: dict, fresh: bool):
+        """(value, Usage); `fresh`: in a worker of its own, whatever the role."""
         raise NotImplementedError
 
     def call(self, target: str, *args, generator_seed=None, generator_draws=0, **kwargs):
@@ -57,21 +62,21 @@ class Interface:
 
 
 class Sandboxed(Interface):
-    """Runs each probe in a fresh worker of `role` (student, reference or measure)."""
+    """Runs probes in workers of `role` (student, reference or measure): see Sandbox.run."""
 
     def __init__(self, sandbox, *, role: str = "student", timeout: float = 120.0):
         self.sandbox, self.role = sandbox, role
         self.deadline = None  # set per test by the plugin (monotonic seconds)
         self.timeout = timeout
 
-    def timed(self, probe: str, **kwargs):
+    def answer(self, probe: str, kwargs: dict, fresh: bool):
         timeout = self.timeout if self.deadline is None else self.deadline - time.monotonic()
         if timeout <= 0:
             raise StudentCodeError("the test ran out of time", kind="timeout")
-        outcome = self._run(probe, kwargs, timeout)
+        outcome = self._run(probe, kwargs, timeout, fresh)
         if outcome.kind in RETRIED:  # perhaps not the student's doing: once more
             timeout = self.timeout if self.deadline is None else self.deadline - time.monotonic()
-            outcome = self._run(probe, kwargs, max(timeout, 1.0))
+            outcome = self._run(probe, kwargs, max(timeout, 1.0), fresh)
             if outcome.kind in ("killed", "system_kill"):  # the student's test, not the grading
                 outcome.message += (", twice in a row (if your code did not cause it, tell the "
                                     "course staff)" if outcome.kind == "system_kill"
@@ -84,9 +89,13 @@ class Sandboxed(Interface):
                                    traceback=outcome.traceback, output=outcome.output)
         return outcome.value, outcome.usage
 
+    def end(self) -> None:
+        """The test is over: its session worker goes (the plugin calls this)."""
+        if self.role == "student":
+            self.sandbox.end_session()
 
-    def _run(self, probe: str, kwargs: dict, timeout: float):
-        outcome = self.sandbox.run(probe, kwargs, timeout=timeout, role=self.role)
+    def _run(self, probe: str, kwargs: dict, timeout: float, fresh: bool):
+        outcome = self.sandbox.run(probe, kwargs, timeout=timeout, role=self.role, fresh=fresh)
         if self.deadline is not None:  # time others took from the worker is not the test's
             self.deadline += outcome.credited_seconds
         return outcome
@@ -126,28 +135,33 @@ class Cached(Interface):
     """Memoises an oracle (the reference is deterministic and tests share values; its timed
     runs are measured once per grading, or once per batch with a `store`); `save` writes every
     answer the tests used (not the ones only a derived value needed): the recorded file of the
-    student release."""
+    student release. A timed request is answered from memory only when the answer there was
+    measured in a fresh worker too; the store keeps only such answers."""
 
     def __init__(self, inner: Interface, store: AnswerStore | None = None):
         self.inner, self.store, self.answers, self.usages = inner, store, {}, {}
-        self.used, self._deriving = set(), 0
+        self.used, self.fresh, self._deriving = set(), set(), 0
 
-    def _recall(self, key: str) -> bool:
-        found = self.store.get(key) if self.store and key not in self.answers else None
+    def _recall(self, key: str, fresh: bool = False) -> bool:
+        missing = key not in (self.fresh if fresh else self.answers)
+        found = self.store.get(key) if self.store and missing else None
         if found:
             self.answers[key], self.usages[key] = found
-        return key in self.answers
+            self.fresh.add(key)
+        return key in (self.fresh if fresh else self.answers)
 
     def _keep(self, key: str, seconds: float) -> None:
         if self.store and seconds >= AnswerStore.PERSIST_SECONDS:
             self.store.put(key, self.answers[key], self.usages[key])
 
-    def timed(self, probe: str, **kwargs):
+    def answer(self, probe: str, kwargs: dict, fresh: bool):
         key = _key(probe, kwargs)
-        if not self._recall(key):
-            value, self.usages[key] = self.inner.timed(probe, **kwargs)
+        if not self._recall(key, fresh):
+            value, self.usages[key] = self.inner.answer(probe, kwargs, fresh)
             self.answers[key] = wire.encode(value)
-            self._keep(key, self.usages[key].cpu_seconds)
+            if fresh:
+                self.fresh.add(key)
+                self._keep(key, self.usages[key].cpu_seconds)
         if not self._deriving:
             self.used.add(key)
         return wire.decode(self.answers[key]), self.usages[key]
@@ -178,7 +192,7 @@ class Recorded(Interface):
         self.path = Path(path)
         self.answers = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def timed(self, probe: str, **kwargs):
+    def answer(self, probe: str, kwargs: dict, fresh: bool):
         packed = self.answers.get(_key(probe, kwargs))
         if packed is None:
             raise LookupError(f"no recorded expected value for this call in {self.path}; "
@@ -186,4 +200,4 @@ class Recorded(Interface):
         return wire.decode(zlib.decompress(base64.b64decode(packed))), Usage()
 
     def derived(self, name: str, kwargs: dict, compute):
-        return self.timed(f"derived:{name}", **kwargs)[0]
+        return self.run(f"derived:{name}", **kwargs)

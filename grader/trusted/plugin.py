@@ -126,6 +126,8 @@ def submission(request):
     yield session.submission
     if hasattr(session.submission, "deadline"):
         session.submission.deadline = None
+    if hasattr(session.submission, "end"):
+        session.submission.end()
 
 
 @pytest.fixture

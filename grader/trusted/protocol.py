@@ -13,7 +13,11 @@ MAX_CONTROL = 256 << 20
 
 
 def send_msg(sock: socket.socket, obj, fds=()) -> None:
-    frame = wire.encode(obj, max_bytes=MAX_CONTROL)
+    send_raw(sock, wire.encode(obj, max_bytes=MAX_CONTROL), fds)
+
+
+def send_raw(sock: socket.socket, frame: bytes, fds=()) -> None:
+    """One frame encoded already (e.g. a worker's reply)."""
     socket.send_fds(sock, [struct.pack(">Q", len(frame))], list(fds))
     sock.sendall(frame)
 

@@ -5,6 +5,7 @@ Imports numpy (through grader.wire) and never torch.  One Sandbox per grading ru
     with Sandbox(submission_dir, reference_dir=ref, protected=[ref, hidden, results]) as sb:
         out = sb.run("call", {"target": "made.made_masks", "args": [...]}, timeout=10)
         out = sb.run("nll", {...}, timeout=10, role="measure")   # trusted, no student code
+        out = sb.run("nll", {...}, timeout=10, role="measure", fresh=False)  # oracle worker
 
 When the judge is root, student workers run as an unprivileged user from a locked pool
 (grader/trusted/users.py) and every process of that user is killed after each run.  Otherwise
@@ -14,16 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 from grader import wire
 from grader.trusted import cleanup
+from grader.trusted.long_lived import LongLivedWorkers, Session
 from grader.trusted.outcome import Capped, Outcome, Usage, classify
+from grader.trusted.pipes import WorkerPipes, frame_of
 from grader.trusted.protocol import recv_msg, send_msg
 from grader.trusted.users import (SandboxError, claimed_user, close_checkout, ensure_user,
                                   protect)
@@ -43,11 +44,7 @@ def staff_notice(text: str) -> None:
         sys.stderr.write(f"grader (staff note): {text}\n")
 
 
-# A run's deadline grows by the time others kept it from a CPU, up to this many timeouts.
-CONTENTION_CAP = 4.0
-
-
-class Sandbox:
+class Sandbox(LongLivedWorkers, WorkerPipes):
     def __init__(self, submission_dir, *, reference_dir=None, probe_modules=None,
                  user: str | None = "auto", memory_mb: int = 1000, cpu_seconds: int = 60,
                  output_cap: int = 64_000, result_cap: int = 64 << 20, protected=(),
@@ -84,6 +81,8 @@ class Sandbox:
         self.scratch_root: str | None = None
         self.zygote_info: dict = {}
         self.isolated = False
+        self.oracle: socket.socket | None = None  # the oracle worker's socket (oracle.py)
+        self.session: Session | None = None  # the running test's student worker
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Sandbox":
@@ -163,6 +162,13 @@ class Sandbox:
             os.chmod(path, 0o750 if os.path.isdir(path) else 0o640)
 
     def _stop_zygote(self) -> None:
+        if self.session is not None:  # its worker dies with the server's sweep or ours
+            for fd in (self.session.res_r, self.session.out_r, self.session.req_w):
+                os.close(fd)
+            self.session = None
+        if self.oracle is not None:
+            self.oracle.close()
+            self.oracle = None
         if self.ctrl is not None:
             self.ctrl.close()
             self.ctrl = None
@@ -175,6 +181,7 @@ class Sandbox:
     def close(self) -> None:
         """Shut the server down, kill everything left, delete temporary files. Never raises."""
         try:
+            self.end_session()
             if self._alive():
                 try:
                     send_msg(self.ctrl, {"op": "shutdown"})
@@ -197,6 +204,7 @@ class Sandbox:
     # ------------------------------------------------------------------ cleaning up
     def sweep(self) -> None:
         """Kill every sandbox process and delete what workers left behind."""
+        self.end_session()
         if self.uid is not None:
             cleanup.kill_user(self.uid, self.gid)
         if self._alive():
@@ -224,32 +232,45 @@ class Sandbox:
 
     # ------------------------------------------------------------------ running
     def run(self, probe: str, kwargs: dict, *, timeout: float, role: str = "student",
-            seed: int = 0) -> Outcome:
-        """Run ``PROBES[probe](**kwargs)`` of the role's probe module in a fresh worker."""
+            seed: int = 0, fresh: bool = True) -> Outcome:
+        """Run ``PROBES[probe](**kwargs)`` of the role's probe module. Fresh (timed runs are):
+        in a worker of its own, with the machine to itself (no session or oracle worker is
+        alive). Not fresh: a trusted role's probe runs in the oracle worker, a student's in
+        the test's session worker (until end_session)."""
         if role == "reference" and not self.reference_dir:
             raise SandboxError("a reference run needs reference_dir")
         if not self._alive():
             self._stop_zygote()
             self._start()
-        request = {"op": "run", "probe": probe, "kwargs": kwargs, "role": role, "seed": seed}
+        request = {"probe": probe, "kwargs": kwargs, "role": role, "seed": seed}
+        if not fresh:
+            return (self._session_run(request, timeout) if role == "student"
+                    else self._ask_oracle(request, timeout))
+        self.end_session()
+        if self.oracle is not None:
+            self._stop_oracle()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         try:
-            send_msg(self.ctrl, request, fds=[res_w, out_w])
+            send_msg(self.ctrl, dict(request, op="run"), fds=[res_w, out_w])
         finally:
             os.close(res_w)
             os.close(out_w)
         try:
             pid = recv_msg(self.ctrl)[0]["pid"]
-            result, output, exit_msg, state, credited = self._collect(pid, res_r, out_r,
-                                                                      timeout)
+            collected = self._collect(pid, res_r, out_r, timeout)
         except (OSError, EOFError, wire.WireError, KeyError, TypeError):
             self._stop_zygote()
-            result, output, exit_msg, state = bytearray(), Capped(self.output_cap), None, "dead"
-            credited = 0.0
+            collected = bytearray(), Capped(self.output_cap), None, "dead", 0.0
+        return self._ended(res_r, out_r, timeout, *collected)
+
+    def _ended(self, res_r, out_r, timeout, result, output, exit_msg, state, credited,
+               framed=False) -> Outcome:
+        """The outcome of a worker that is gone: sweep, read what is left, classify."""
         self.sweep()
         self._drain(res_r, out_r, result, output)
-        out = classify(bytes(result), exit_msg, state, timeout=timeout, memory_mb=self.memory_mb,
+        out = classify(frame_of(result) if framed else bytes(result), exit_msg, state,
+                       timeout=timeout, memory_mb=self.memory_mb,
                        cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
                        baseline_kb=self.zygote_info.get("vm_rss_kb", 0))
         out.output, out.credited_seconds = output.text(), credited
@@ -257,86 +278,3 @@ class Sandbox:
             out.usage = Usage(exit_msg["cpu_seconds"], exit_msg["wall_seconds"],
                               exit_msg["orphans"])
         return out
-
-    def _collect(self, pid, res_r, out_r, timeout):
-        """Read both pipes until the server reports the worker's exit, or kill it at the
-        deadline: `timeout` from now, plus the time other processes kept it from a CPU (see
-        waited_seconds), up to CONTENTION_CAP timeouts. Also returns that credit."""
-        result, output, state, exit_msg = bytearray(), Capped(self.output_cap), "", None
-        start = time.monotonic()
-        deadline, ceiling = start + timeout, start + CONTENTION_CAP * timeout
-        sel = selectors.DefaultSelector()
-        for fd in (res_r, out_r):
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ)
-        sel.register(self.ctrl, selectors.EVENT_READ)
-        grace = None
-        while exit_msg is None:
-            now = time.monotonic()
-            if state == "" and now >= deadline:
-                deadline = min(ceiling, start + timeout + self.waited_seconds(pid))
-            if state == "" and now >= deadline:
-                state, grace = "timeout", now + 15
-                self._kill(pid)
-            if grace is not None and now >= grace:
-                raise EOFError("the fork server did not reap a killed worker")
-            wait = (deadline if grace is None else grace) - now
-            for key, _ in sel.select(timeout=max(0.0, wait)):
-                if key.fileobj is self.ctrl:
-                    exit_msg = recv_msg(self.ctrl)[0]
-                    continue
-                data = os.read(key.fd, 1 << 16)
-                if not data:
-                    sel.unregister(key.fd)
-                elif key.fd == out_r:
-                    output.add(data)
-                elif len(result) + len(data) > self.result_cap:
-                    if state == "":
-                        state = "too_large"
-                        self._kill(pid)
-                else:
-                    result += data
-        sel.close()
-        return result, output, exit_msg, state, max(0.0, deadline - start - timeout)
-
-    def waited_seconds(self, pid: int) -> float:
-        """How long the worker was kept from a CPU by other processes: the largest run delay
-        (the kernel's schedstat: time runnable but not running) of any thread of the worker
-        and everything it started. A classmate's grading hogging the machine cannot make a
-        correct submission time out. A worker that sleeps earns nothing; one whose threads
-        crowd each other earns at most CONTENTION_CAP timeouts of its own grading's time."""
-        others = {self.proc.pid} if self.proc is not None else set()
-        pids = ([p for p in cleanup.live_pids_of(self.uid) if p not in others]
-                if self.uid is not None else [pid])
-        waited = 0
-        for process in pids:
-            try:
-                threads = os.listdir(f"/proc/{process}/task")
-            except OSError:
-                continue
-            for thread in threads:
-                try:
-                    with open(f"/proc/{process}/task/{thread}/schedstat") as f:
-                        waited = max(waited, int(f.read().split()[1]))
-                except (OSError, ValueError, IndexError):
-                    continue
-        return waited / 1e9
-
-    def _drain(self, res_r, out_r, result, output) -> None:
-        """After the sweep every writer is dead: read what is left, then close."""
-        end = time.monotonic() + 2
-        for fd, sink in ((res_r, None), (out_r, output)):
-            os.set_blocking(fd, False)
-            while time.monotonic() < end:
-                try:
-                    data = os.read(fd, 1 << 16)
-                except BlockingIOError:
-                    time.sleep(0.001)
-                    continue
-                if not data:
-                    break
-                if sink is not None:
-                    sink.add(data)
-                elif len(result) + len(data) <= self.result_cap:
-                    result += data
-            os.close(fd)

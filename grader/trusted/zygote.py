@@ -13,8 +13,10 @@ Student workers get private namespaces where the kernel allows (isolation.py).
 
 Replies on the control socket (grader/trusted/protocol.py): ``{"pid", "scratch"}`` right after
 the fork, then ``{"pid", "exit_status", "cpu_seconds", "wall_seconds", "orphans",
-"max_rss_kb", "oom_kills", "isolated"}`` once the worker and its leftovers are reaped. Other ops: "sweep" (kill every
-descendant) and "shutdown".
+"max_rss_kb", "oom_kills", "isolated"}`` once the worker and its leftovers are reaped. Other
+ops: "sweep" (kill every descendant), "oracle" (fork the oracle worker, grader/trusted/oracle.py,
+and pass the judge its socket: it is spared by the sweeps, and its CPU never enters a worker's
+figures), "oracle_stop" and "shutdown".
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ PRELOAD = ("numpy.random", "random", "secrets", "math", "cmath", "itertools", "f
            "torch.nn.utils.parametrize", "grader.worker.loader")
 ROLES = ("student", "reference", "measure")
 _libc = ctypes.CDLL(None, use_errno=True)
+_oracle: int | None = None  # the oracle worker's pid, while it lives
 
 
 # ----------------------------------------------------------------------------- processes
@@ -63,16 +66,19 @@ def _children_of() -> dict[int, list[int]]:
     return children
 
 
-def descendants(root: int) -> list[int]:
+def descendants(root: int, spare: int | None = None) -> list[int]:
+    """Every process below `root`, leaving out `spare` and what is below it."""
     children, out, todo = _children_of(), [], [root]
     while todo:
         for c in children.get(todo.pop(), ()):
-            out.append(c)
-            todo.append(c)
+            if c != spare:
+                out.append(c)
+                todo.append(c)
     return out
 
 
 def _reap() -> None:
+    global _oracle
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -80,15 +86,18 @@ def _reap() -> None:
             return
         if pid == 0:
             return
+        if pid == _oracle:  # died by itself: its number may be a worker's next
+            _oracle = None
 
 
-def kill_descendants(deadline: float = 5.0) -> int:
-    """SIGKILL every descendant until none is left, reaping as we go.  As a child subreaper
-    the server inherits orphans (a setsid'd grandchild included), so nothing escapes."""
+def kill_descendants(deadline: float = 5.0, spare: int | None = None) -> int:
+    """SIGKILL every descendant but `spare` until none is left, reaping as we go.  As a
+    child subreaper the server inherits orphans (a setsid'd grandchild included), so nothing
+    escapes."""
     killed, end = set(), time.monotonic() + deadline
     while time.monotonic() < end:
         _reap()
-        pids = descendants(os.getpid())
+        pids = descendants(os.getpid(), spare)
         if not pids:
             break
         for pid in pids:
@@ -114,7 +123,8 @@ def _fork_worker(cfg, sock, raw, fds, scratch, role, probes) -> tuple[int, int |
     None). With namespaces the forked process enters them and forks the init (pid 1), which
     runs the worker; otherwise the forked process is the worker."""
     from grader.worker import child
-    res_w, out_w = fds
+    res_w, out_w, *session = fds  # a session worker also gets its request pipe
+    req_r = session[0] if session else None
     isolated = cfg["namespaces"] and role == "student"
     report_r, report_w = os.pipe() if isolated else (None, None)
     pid = os.fork()
@@ -122,18 +132,19 @@ def _fork_worker(cfg, sock, raw, fds, scratch, role, probes) -> tuple[int, int |
         try:
             sock.detach()  # its fd is closed in the worker; never close a reused number
             if not isolated:
-                child.run(cfg, raw, res_w, out_w, scratch, role, probes, cfg["refusals"])
+                child.run(cfg, raw, res_w, out_w, scratch, role, probes, cfg["refusals"], req_r)
             os.close(report_r)
             isolation.enter([(cfg["submission_dir"], True)], cfg["tmpfs_mb"],
                             fresh=[(scratch, cfg["uid"], cfg["gid"])])
             if os.fork() == 0:
                 def worker():
                     os.close(report_w)
-                    child.run(cfg, raw, res_w, out_w, scratch, role, probes, cfg["refusals"])
-                isolation.run_init(worker, report_w, close_fds=(res_w, out_w))
+                    child.run(cfg, raw, res_w, out_w, scratch, role, probes, cfg["refusals"],
+                              req_r)
+                isolation.run_init(worker, report_w, close_fds=fds)
             os.close(report_w)
-            os.close(res_w)
-            os.close(out_w)
+            for fd in fds:
+                os.close(fd)
             os.wait()
             os._exit(0)
         except BaseException:
@@ -174,8 +185,8 @@ def _serve_run(cfg: dict, sock: socket.socket, req: dict, raw: bytes, fds: list,
     send_msg(sock, {"pid": pid, "scratch": scratch})
     _, status, usage = os.wait4(pid, 0)
     wall = time.monotonic() - started
-    orphans = len(descendants(os.getpid()))  # left running by the worker when it exited
-    kill_descendants()
+    orphans = len(descendants(os.getpid(), _oracle))  # left running by the worker
+    kill_descendants(spare=_oracle)
     reply = {"pid": pid, "exit_status": os.waitstatus_to_exitcode(status), "orphans": orphans,
              "max_rss_kb": usage.ru_maxrss, "isolated": report_fd is not None}
     if report_fd is not None:
@@ -188,6 +199,41 @@ def _serve_run(cfg: dict, sock: socket.socket, req: dict, raw: bytes, fds: list,
     reply.update(cpu_seconds=_children_cpu() - cpu_before, wall_seconds=wall,
                  oom_kills=_oom_kills() - oom_before)
     send_msg(sock, reply)
+
+
+def _start_oracle(cfg: dict, sock: socket.socket, modules: dict) -> None:
+    """Fork the oracle worker (a new one: the judge asks again only when it lost the last)
+    and pass the judge its end of a fresh socket pair."""
+    global _oracle
+    from grader.trusted import oracle
+    _stop_oracle()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    scratch = tempfile.mkdtemp(prefix="oracle-", dir=cfg["scratch_root"])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            oracle.serve(cfg, theirs.detach(), scratch, modules)
+        except BaseException:
+            import traceback
+            traceback.print_exc()  # to zygote.log: a grader problem, for staff
+        finally:
+            os._exit(70)  # never fall back into the server loop
+    theirs.close()
+    _oracle = pid
+    send_msg(sock, {"pid": pid}, fds=[ours.fileno()])
+    ours.close()
+
+
+def _stop_oracle() -> None:
+    """Kill and reap the oracle worker: between runs, so its CPU is no worker's."""
+    global _oracle
+    if _oracle is not None:
+        try:
+            os.kill(_oracle, signal.SIGKILL)
+            os.waitpid(_oracle, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        _oracle = None
 
 
 def _oom_kills() -> int:
@@ -254,10 +300,15 @@ def main(argv: list[str]) -> None:
         except wire.WireError:
             req = None
         op = req.get("op") if type(req) is dict else None
-        if op == "run" and len(fds) == 2:
+        if op == "run" and len(fds) == (3 if req.get("session") else 2):
             _serve_run(cfg, sock, req, raw, fds, modules)
         elif op == "sweep":
-            send_msg(sock, {"killed": kill_descendants()})
+            send_msg(sock, {"killed": kill_descendants(spare=_oracle)})
+        elif op == "oracle":
+            _start_oracle(cfg, sock, modules)
+        elif op == "oracle_stop":
+            _stop_oracle()
+            send_msg(sock, {"stopped": True})
         elif op == "shutdown":
             kill_descendants()
             send_msg(sock, {"bye": True})

@@ -70,7 +70,7 @@ class InProcess(Interface):
         self.student = StudentModules(directory, package)
         self.imported = False
 
-    def timed(self, probe: str, **kwargs):
+    def answer(self, probe: str, kwargs: dict, fresh: bool):
         from grader.worker import probes
         arguments = wire.decode(wire.encode(kwargs), tensors="torch")
         _prepare()
@@ -85,7 +85,7 @@ class InProcess(Interface):
 class InProcessMeasure(Interface):
     """The trusted measurement probes (grader/trusted/measure.py), in this process."""
 
-    def timed(self, probe: str, **kwargs):
+    def answer(self, probe: str, kwargs: dict, fresh: bool):
         from grader.trusted import measure
         arguments = wire.decode(wire.encode(kwargs), tensors="torch")
         _prepare()

@@ -1,6 +1,8 @@
 """Probes of part 5: the student's `evaluate` and `train` on known models and known losses,
 with every forward pass, loss and callback written down (grader/worker/probes.py says what a
 probe may do: raw evaluations only)."""
+import contextlib
+
 import torch
 import torch.nn as nn
 
@@ -34,12 +36,27 @@ def _recording_loss(record: list, loss_name: str = "nll"):
     return loss
 
 
-def _as_default_loss(student, loss) -> None:
+@contextlib.contextmanager
+def _as_default_loss(student, loss):
     """Make `loss` what the student's training module finds as probability.nll (a module
-    attribute, or a name imported into training.py): a default that is not under test."""
-    student.probability.nll = loss
-    if hasattr(student.training, "nll"):
-        student.training.nll = loss
+    attribute, or a name imported into training.py): a default that is not under test. Put
+    back afterwards: modules persist in-process and in the reference's oracle worker."""
+    owners = [student.probability] + ([student.training] if hasattr(student.training, "nll")
+                                      else [])
+    saved = [(owner, owner.__dict__.get("nll", _ABSENT)) for owner in owners]
+    try:
+        for owner in owners:
+            owner.nll = loss
+        yield
+    finally:
+        for owner, value in saved:
+            if value is _ABSENT:
+                owner.__dict__.pop("nll", None)
+            else:
+                owner.nll = value
+
+
+_ABSENT = object()
 
 
 class ModeSensitive(nn.Module):
@@ -75,11 +92,11 @@ def evaluate(student, model, masks, data, seed=0, batch_size=64, channels=None,
     given = known_good.LOSSES[loss]
     # Every name passed by name is spelt out (tests/test_submission_checks.py reads them).
     if default_loss:
-        _as_default_loss(student, known_good_nll)
-        if batch_size is None:
-            value = student.training.evaluate(net, x)
-        else:
-            value = student.training.evaluate(net, x, batch_size=batch_size)
+        with _as_default_loss(student, known_good_nll):
+            if batch_size is None:
+                value = student.training.evaluate(net, x)
+            else:
+                value = student.training.evaluate(net, x, batch_size=batch_size)
     elif loss_by_name:
         value = student.training.evaluate(net, x, loss_fn=given, batch_size=batch_size)
     else:
@@ -107,18 +124,19 @@ def train(student, model, masks, data, init, steps, batch_size, lr, generator_se
     net.eval()  # handed over in eval mode: `train` must switch the model to train mode itself
     seen, callbacks = [], []
     loss = _recording_loss(seen, loss)
+    default = _as_default_loss(student, loss) if default_loss else contextlib.nullcontext()
     if default_loss:
-        _as_default_loss(student, loss)
         loss = None  # train must find it as probability.nll
     x, generator = as_data(model, data).to(device), _generator(generator_seed, generator_draws)
     record = lambda step, value: callbacks.append([step, value])  # noqa: E731
     # Every name passed by name is spelt out (tests/test_submission_checks.py reads them).
-    if lr is None and batch_size is None:  # train's own defaults
-        losses = student.training.train(net, x, loss, steps=steps, generator=generator,
-                                        callback=record)
-    else:
-        losses = student.training.train(net, x, loss, steps=steps, batch_size=batch_size, lr=lr,
-                                        generator=generator, callback=record)
+    with default:
+        if lr is None and batch_size is None:  # train's own defaults
+            losses = student.training.train(net, x, loss, steps=steps, generator=generator,
+                                            callback=record)
+        else:
+            losses = student.training.train(net, x, loss, steps=steps, batch_size=batch_size,
+                                            lr=lr, generator=generator, callback=record)
     parameters = {name: p.detach().float().cpu() for name, p in inner.named_parameters()}
     out = {"parameters": parameters, "losses": losses, "device": device}
     if projection is not None:
