@@ -2,13 +2,14 @@
 
     submission.call("made.made_masks", degrees)          # a student function on judge-chosen inputs
     submission.run("model_outputs", model="made", ...)   # any worker probe (grader/worker/probes.py)
-    value, usage = submission.timed("train", ...)        # fresh worker, usage measured by the fork server
+    value, usage = submission.timed("train", ...)        # a fresh worker, measured by the fork server
     measure.run("nll", ...)                              # trusted torch worker, no student code
     expected.run(...)                                    # the same probes on reference/
 
 Values are raw evaluations: numpy arrays in, `wire.Tensor` / JSON values out. `Sandboxed` runs
-a student's probe in a fresh worker, and the trusted roles' untimed probes in one long-lived
-oracle worker (sandbox.py); the students' in-process mode lives in grader/worker/inprocess.py.
+a test's untimed student probes in its session worker and the trusted roles' in the oracle
+worker (grader/trusted/long_lived.py), timed ones each in a fresh worker; the students'
+in-process mode lives in grader/worker/inprocess.py.
 """
 import base64
 import hashlib

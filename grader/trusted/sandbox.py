@@ -1,4 +1,4 @@
-"""Judge-side client of the fork server: run one probe in a fresh worker, get an Outcome.
+"""Judge-side client of the fork server: run one probe in a worker, get an Outcome.
 
 Imports numpy (through grader.wire) and never torch.  One Sandbox per grading run::
 

@@ -9,7 +9,9 @@ process descended from it (the server is a child subreaper, so orphans are re-pa
 and reaped here), its wall time is measured here, and processes a worker leaves running when
 it exits are counted, then killed. Nothing a worker says about itself enters these figures.
 
-Student workers get private namespaces where the kernel allows (isolation.py).
+Student workers get private namespaces where the kernel allows (isolation.py). A "run" with
+"session" and a third descriptor starts a session worker (grader/trusted/long_lived.py): it
+reads further requests from that pipe, and is waited for, and accounted, like any worker.
 
 Replies on the control socket (grader/trusted/protocol.py): ``{"pid", "scratch"}`` right after
 the fork, then ``{"pid", "exit_status", "cpu_seconds", "wall_seconds", "orphans",

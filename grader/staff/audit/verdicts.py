@@ -185,7 +185,11 @@ def malicious_check(case, final, text, code, ctx, changes, expected) -> tuple[bo
     if any(NOT_FINISHED in t.get("output", "") for t in final.get("tests", [])):
         problems.append("provisional results (grading did not finish)")
     score = float(final.get("score", -1))
-    if abs(score - expected) > 1e-9:
+    # A forgery (a wrong implementation, `wrong`) must never score more than that code earns
+    # without it; it may earn less: within a test its worker's state lasts (a session worker,
+    # as in-process), so what it patched can break its own later probes. Any other attack is
+    # on correct code, whose score it must leave exactly as it was.
+    if score > expected + 1e-9 or (score < expected - 1e-9 and not case.wrong):
         problems.append(f"score {score:g}, expected {expected:g}")
     if ctx.canary in json.dumps(final) + text:
         problems.append("CANARY LEAKED into results.json or output")
