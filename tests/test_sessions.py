@@ -115,3 +115,26 @@ def test_a_session_worker_is_the_sandbox_user_and_sees_only_its_pipes(box):
     who = _untimed(box, "whoami")
     assert who.ok and who.value["uid"] != 0 and set(who.value["fds"]) <= {0, 1, 2, 3, 4, 5}
     box.end_session()
+
+
+@ROOT_ONLY
+def test_files_a_session_leaves_last_its_test_only_on_the_swept_path(tmp_path):
+    """As on Gradescope (Docker's refusals: no namespaces, the sweep): what a test's worker
+    planted in the shared writable folders is there for its own later probes, as in-process,
+    and gone for the next test's."""
+    from grader.staff.audit.verdicts import leftovers
+    from grader.trusted.seccomp import docker_like
+    from tests.sandbox_probes import SHM_KEY
+    os.chmod(tmp_path, 0o1777)
+    marker, folder = f"ps1-session-{os.getpid()}", str(tmp_path)
+    with Sandbox(_tree(STUDENT), probe_modules=PROBES, user=TEST_USER + "4",
+                 launch=docker_like, memory_mb=500, cpu_seconds=30) as swept:
+        assert "unshare" in swept.zygote_info["namespaces"], swept.zygote_info
+        planted = _untimed(swept, "persist", {"marker": marker, "extra_folder": folder})
+        assert planted.ok and len(planted.value) >= 6, planted
+        assert _untimed(swept, "look", {"marker": marker, "extra_folder": folder}).value
+        swept.end_session()
+        found = _untimed(swept, "look", {"marker": marker, "extra_folder": folder})
+        assert found.ok and found.value == [], found
+        swept.end_session()
+    assert leftovers(marker, SHM_KEY) == [] and not list(tmp_path.iterdir())
