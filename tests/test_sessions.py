@@ -138,3 +138,20 @@ def test_files_a_session_leaves_last_its_test_only_on_the_swept_path(tmp_path):
         assert found.ok and found.value == [], found
         swept.end_session()
     assert leftovers(marker, SHM_KEY) == [] and not list(tmp_path.iterdir())
+
+
+def test_a_fork_server_lost_mid_probe_is_the_graders_fault_and_the_next_probe_works(box):
+    """The probe in flight ends as the grader's fault (never the student's), or with its own
+    reply where the worker still holds a way back (the namespace path's intermediate process
+    keeps the server's socket open); the next probes get a new server and workers."""
+    import signal
+    import threading
+    assert _untimed(box, "identity").ok
+    killer = threading.Timer(0.5, lambda: os.kill(box.proc.pid, signal.SIGKILL))
+    killer.start()
+    lost = _untimed(box, "nap", {"seconds": 3.0})
+    killer.join()
+    assert lost.kind == "infrastructure" or (lost.ok and lost.value == "awake"), lost
+    assert _untimed(box, "echo", {"value": 5}).value == 5
+    assert _untimed(box, "echo", {"value": 6}, role="reference").value == 6
+    box.end_session()

@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 
 from grader import wire
-from grader.trusted.outcome import Capped, Outcome, Usage, decode_result
+from grader.trusted.outcome import Outcome, Usage, decode_result
 from grader.trusted.pipes import CONTENTION_CAP, declared, frame_of, read_ready
 from grader.trusted.protocol import recv_msg, recv_raw, send_msg
 
@@ -39,19 +39,19 @@ class LongLivedWorkers:
         the next probe starts another."""
         send = b""
         if self.session is None:
-            pipes = [os.pipe() for _ in range(3)]  # result, output, request
+            (res_r, res_w), (out_r, out_w), (req_r, req_w) = (os.pipe() for _ in range(3))
             try:
                 send_msg(self.ctrl, dict(request, op="run", session=True),
-                         fds=[pipes[0][1], pipes[1][1], pipes[2][0]])
+                         fds=[res_w, out_w, req_r])
                 pid = recv_msg(self.ctrl)[0]["pid"]
             except (OSError, EOFError, wire.WireError, KeyError, TypeError):
-                self._stop_zygote()
-                return Outcome(False, kind="infrastructure", message="the grader lost track "
-                               "of this run (its fork server died)")
-            finally:
-                for fd in (pipes[0][1], pipes[1][1], pipes[2][0]):
+                for fd in (res_r, out_r, req_w):
                     os.close(fd)
-            self.session = Session(pid, pipes[0][0], pipes[1][0], pipes[2][1])
+                return self._lost()
+            finally:
+                for fd in (res_w, out_w, req_r):
+                    os.close(fd)
+            self.session = Session(pid, res_r, out_r, req_w)
         else:
             frame = wire.encode(request)
             send = struct.pack(">Q", len(frame)) + frame
@@ -61,8 +61,7 @@ class LongLivedWorkers:
                                       send=send, req_w=session.req_w,
                                       waited=self.waited_seconds(session.pid) if send else 0.0)
         except (OSError, EOFError, wire.WireError, KeyError, TypeError):
-            self._stop_zygote()
-            collected = bytearray(), Capped(self.output_cap), None, "dead", 0.0
+            return self._lost()  # the session's pipes close with the server
         result, output, exit_msg, state, credited = collected
         if exit_msg is None and state == "":  # one whole reply
             out = decode_result(frame_of(result), memory_mb=self.memory_mb,
@@ -75,6 +74,11 @@ class LongLivedWorkers:
         self.session = None
         os.close(session.req_w)
         return self._ended(session.res_r, session.out_r, timeout, *collected, framed=True)
+
+    def _lost(self) -> Outcome:
+        self._stop_zygote()
+        return Outcome(False, kind="infrastructure",
+                       message="the grader lost track of this run (its fork server died)")
 
     def end_session(self) -> None:
         """End the test's session worker (the plugin does after each test, and any run that

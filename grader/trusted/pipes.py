@@ -138,8 +138,9 @@ class WorkerPipes:
                     continue
         return waited / 1e9
 
-    def _drain(self, res_r, out_r, result, output) -> None:
-        """After the sweep every writer is dead: read what is left, then close."""
+    def _drain(self, res_r, out_r, result, output, limit: int) -> None:
+        """After the sweep every writer is dead: read what is left (of the result, up to
+        `limit` bytes), then close."""
         end = time.monotonic() + 2
         for fd, sink in ((res_r, None), (out_r, output)):
             os.set_blocking(fd, False)
@@ -153,6 +154,6 @@ class WorkerPipes:
                     break
                 if sink is not None:
                     sink.add(data)
-                elif len(result) + len(data) <= self.result_cap:
+                elif len(result) + len(data) <= limit:
                     result += data
             os.close(fd)

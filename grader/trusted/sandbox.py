@@ -239,6 +239,10 @@ class Sandbox(LongLivedWorkers, WorkerPipes):
         the test's session worker (until end_session)."""
         if role == "reference" and not self.reference_dir:
             raise SandboxError("a reference run needs reference_dir")
+        if fresh:
+            self.end_session()
+            if self.oracle is not None:
+                self._stop_oracle()
         if not self._alive():
             self._stop_zygote()
             self._start()
@@ -246,9 +250,6 @@ class Sandbox(LongLivedWorkers, WorkerPipes):
         if not fresh:
             return (self._session_run(request, timeout) if role == "student"
                     else self._ask_oracle(request, timeout))
-        self.end_session()
-        if self.oracle is not None:
-            self._stop_oracle()
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         try:
@@ -268,7 +269,7 @@ class Sandbox(LongLivedWorkers, WorkerPipes):
                framed=False) -> Outcome:
         """The outcome of a worker that is gone: sweep, read what is left, classify."""
         self.sweep()
-        self._drain(res_r, out_r, result, output)
+        self._drain(res_r, out_r, result, output, self.result_cap + (8 if framed else 0))
         out = classify(frame_of(result) if framed else bytes(result), exit_msg, state,
                        timeout=timeout, memory_mb=self.memory_mb,
                        cpu_seconds=self.cpu_seconds, result_cap=self.result_cap,
