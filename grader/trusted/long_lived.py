@@ -103,6 +103,9 @@ class LongLivedWorkers:
         try:
             if self.oracle is None:
                 self.end_session()  # the server is busy with it
+                if not self._alive():
+                    self._stop_zygote()
+                    self._start()
                 send_msg(self.ctrl, {"op": "oracle"})
                 self.oracle = socket.socket(fileno=recv_msg(self.ctrl)[1][0])
             self.oracle.settimeout(CONTENTION_CAP * timeout)
@@ -122,13 +125,15 @@ class LongLivedWorkers:
         return out
 
     def _stop_oracle(self) -> None:
+        """The server kills and reaps it (between runs: its CPU is no worker's)."""
         self.end_session()
         if self.oracle is not None:
             self.oracle.close()
             self.oracle = None
-        try:
-            send_msg(self.ctrl, {"op": "oracle_stop"})
-            recv_msg(self.ctrl)
-        except (OSError, EOFError, wire.WireError):
-            self._stop_zygote()
+        if self._alive():
+            try:
+                send_msg(self.ctrl, {"op": "oracle_stop"})
+                recv_msg(self.ctrl)
+            except (OSError, EOFError, wire.WireError):
+                self._stop_zygote()
 

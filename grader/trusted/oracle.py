@@ -18,7 +18,6 @@ import time
 
 from grader import wire
 from grader.trusted.protocol import recv_raw, send_msg, send_raw
-from grader.worker import child
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -29,6 +28,7 @@ def serve(cfg: dict, sock_fd: int, scratch: str, modules: dict) -> None:
     frame, then {"cpu_seconds", "wall_seconds"}. One process for the whole grading saves a
     fork per request (~30 ms of CPU each); a timed request still gets a worker of its own,
     measured like the student's. Modules persist, as in-process: probes undo their patches."""
+    from grader.worker import child  # in this process only, like the server's workers
     os.setsid()
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
@@ -60,6 +60,8 @@ def serve(cfg: dict, sock_fd: int, scratch: str, modules: dict) -> None:
 
 def _answer(cfg: dict, raw: bytes, modules: dict) -> dict:
     import torch
+
+    from grader.worker import child
     directories = {"reference": cfg["reference_dir"], "measure": None}
     try:
         request = wire.decode(raw, max_bytes=child.MAX_REQUEST, tensors="torch")
