@@ -50,9 +50,14 @@ def main(argv: list[str]) -> int:
     process = subprocess.Popen(command)
     peak_rss = peak_pss = 0
     while process.poll() is None:
-        usage = [memory_kb(pid) for pid in descendants(process.pid)]
-        peak_rss = max(peak_rss, sum(u[0] for u in usage))
-        peak_pss = max(peak_pss, sum(u[1] for u in usage))
+        pids = descendants(process.pid)
+        usage = [memory_kb(pid) for pid in pids]
+        # A process that forked or exited while we read the others makes the sum of two
+        # moments (a parent read alone, then its new child read sharing its pages: up to the
+        # parent's whole size counted twice): such a sample is left out.
+        if descendants(process.pid) == pids:
+            peak_rss = max(peak_rss, sum(u[0] for u in usage))
+            peak_pss = max(peak_pss, sum(u[1] for u in usage))
         time.sleep(0.02)
     wall = time.monotonic() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
