@@ -155,3 +155,36 @@ def test_a_fork_server_lost_mid_probe_is_the_graders_fault_and_the_next_probe_wo
     assert _untimed(box, "echo", {"value": 5}).value == 5
     assert _untimed(box, "echo", {"value": 6}, role="reference").value == 6
     box.end_session()
+
+
+def test_each_pipe_lands_in_place_whatever_numbers_it_came_with():
+    """A session's request pipe may arrive as fd 3 (the result pipe's place): the worker's
+    redirection must not close it while putting the result pipe there."""
+    import subprocess
+    import sys
+    from tests.test_sandbox import ROOT
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(ROOT)!r})
+from grader.worker import child
+for fd in (3, 4):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+req_r, req_w = os.pipe()
+res_r, res_w = os.pipe()
+out_r, out_w = os.pipe()
+assert req_r == 3, req_r
+if os.fork() == 0:
+    child._redirect(res_w, out_w, req_r)
+    os.write(child.RESULT_FD, os.read(child.REQUEST_FD, 1) + b"!")
+    os._exit(0)
+for fd in (req_r, res_w, out_w):
+    os.close(fd)
+os.write(req_w, b"Q")
+print(os.read(res_r, 10).decode())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "Q!", done.stderr[-2000:]

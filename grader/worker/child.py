@@ -18,6 +18,7 @@ which shares :func:`evaluate` with this module.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import random
 import resource
@@ -106,14 +107,18 @@ def _redirect(res_w: int, out_w: int, req_r: int | None) -> None:
     """fd 0 reads nothing, 1 and 2 go to the capped output pipe, 3 is the result pipe, 4 the
     request pipe of a session; every other descriptor (the control socket included) is
     closed."""
+    # Each pipe is first copied above every target number: received descriptors may be 3 or
+    # 4 themselves, and one dup2 would close another before it is in place.
+    out_w, res_w, *req = (fcntl.fcntl(fd, fcntl.F_DUPFD, 16)
+                          for fd in (out_w, res_w, req_r) if fd is not None)
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(out_w, 1)
     os.dup2(out_w, 2)
     os.dup2(res_w, RESULT_FD)
     last = RESULT_FD
-    if req_r is not None:
-        os.dup2(req_r, REQUEST_FD)
+    if req:
+        os.dup2(req[0], REQUEST_FD)
         last = REQUEST_FD
     os.closerange(last + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     sys.stdout.reconfigure(line_buffering=True)
