@@ -63,13 +63,16 @@ def test_an_exception_leaves_the_session_running(box):
 
 
 def test_a_forged_reply_is_the_students_own_answer_and_nothing_more(box):
-    """A worker may write its own frames: the judge takes the first as this probe's reply
-    (student-chosen, as every reply is), and the session's next probe still gets its own."""
+    """A worker may write its own frames: the judge takes the first whole one as this probe's
+    reply (student-chosen, as every reply is). What it wrote beyond may answer its own later
+    probes of the same test (whose replies are its choice anyway), never another test's: the
+    session ends with the test."""
     forged = wire.encode({"ok": True, "value": "forged"})
     data = struct.pack(">Q", len(forged)) + forged
     first = _untimed(box, "identity")
     got = _untimed(box, "write_raw_result", {"data": data.hex()})
     assert got.ok and got.value == "forged", got
+    box.end_session()
     assert _untimed(box, "echo", {"value": 7}).value == 7
     box.end_session()
     too_large = struct.pack(">Q", box.result_cap + 1).hex()

@@ -5,8 +5,10 @@
                    that needs the server) ends it. One fork per test instead of one per probe.
   oracle worker    the trusted roles' untimed probes, all grading long (grader/trusted/oracle.py).
 
-Each reply is judged alone, exactly as a fresh worker's: a worker that dies, times out or
-writes more than its reply ends its session, and the next probe starts another. Timed runs
+Each reply is judged alone, exactly as a fresh worker's: a worker that dies, times out, or
+writes an unreadable reply or more than one (as far as the judge has read) ends its session,
+and the next probe starts another. Frames a worker writes itself may answer its own later
+probes of the test (their replies are its choice anyway), never another test's. Timed runs
 never use either (Sandbox.run stops both first), so their clocks compare.
 """
 from __future__ import annotations
