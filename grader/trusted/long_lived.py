@@ -105,9 +105,7 @@ class LongLivedWorkers:
         try:
             if self.oracle is None:
                 self.end_session()  # the server is busy with it
-                if not self._alive():
-                    self._stop_zygote()
-                    self._start()
+                self._ensure_server()
                 send_msg(self.ctrl, {"op": "oracle"})
                 self.oracle = socket.socket(fileno=recv_msg(self.ctrl)[1][0])
             self.oracle.settimeout(CONTENTION_CAP * timeout)
@@ -132,10 +130,5 @@ class LongLivedWorkers:
         if self.oracle is not None:
             self.oracle.close()
             self.oracle = None
-        if self._alive():
-            try:
-                send_msg(self.ctrl, {"op": "oracle_stop"})
-                recv_msg(self.ctrl)
-            except (OSError, EOFError, wire.WireError):
-                self._stop_zygote()
+        self._ask_server({"op": "oracle_stop"})
 

@@ -34,16 +34,14 @@ def declared(result: bytearray) -> int:
     return struct.unpack(">Q", result[:8])[0] if len(result) >= 8 else 0
 
 
-def frame_of(result: bytearray, whole: bool = False) -> bytes | None:
-    """The frame in a session's reply bytes (a u64 length, then the frame): what has come of
-    it (b"" while the length is incomplete), or with `whole` the frame once complete, else
-    None."""
-    if len(result) < 8:
-        return None if whole else b""
-    (size,) = struct.unpack(">Q", result[:8])
-    if whole:
-        return bytes(result[8:8 + size]) if len(result) >= 8 + size else None
-    return bytes(result[8:8 + size])
+def whole(result: bytearray) -> bool:
+    """A session's reply bytes (a u64 length, then the frame) hold the whole frame."""
+    return len(result) >= 8 and len(result) >= 8 + declared(result)
+
+
+def frame_of(result: bytearray) -> bytes:
+    """What has come of the frame in a session's reply bytes (b"" while the length has not)."""
+    return bytes(result[8:8 + declared(result)]) if len(result) >= 8 else b""
 
 
 class WorkerPipes:
@@ -66,8 +64,7 @@ class WorkerPipes:
             os.set_blocking(req_w, False)
             sel.register(req_w, selectors.EVENT_WRITE)
         grace, limit = None, self.result_cap + (8 if req_w is not None else 0)
-        while exit_msg is None and not (req_w is not None and state == "" and
-                                        frame_of(result, whole=True) is not None):
+        while exit_msg is None and not (req_w is not None and state == "" and whole(result)):
             now = time.monotonic()
             if state == "" and now >= deadline:
                 credit = max(0.0, self.waited_seconds(pid) - waited)

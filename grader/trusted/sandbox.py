@@ -207,12 +207,7 @@ class Sandbox(LongLivedWorkers, WorkerPipes):
         self.end_session()
         if self.uid is not None:
             cleanup.kill_user(self.uid, self.gid)
-        if self._alive():
-            try:
-                send_msg(self.ctrl, {"op": "sweep"})
-                recv_msg(self.ctrl)
-            except (OSError, EOFError, wire.WireError):
-                self._stop_zygote()
+        self._ask_server({"op": "sweep"})
         if self.uid is not None and not self.isolated:  # namespaces leave nothing behind
             cleanup.sweep_shared(self.uid)
             cleanup.remove_ipc(self.uid)
@@ -220,6 +215,20 @@ class Sandbox(LongLivedWorkers, WorkerPipes):
             for name in os.listdir(self.scratch_root):
                 if name.startswith("run-"):
                     cleanup.remove_tree(os.path.join(self.scratch_root, name))
+
+    def _ask_server(self, message: dict) -> None:
+        """Send `message` to a live server and wait for its answer; a lost server is stopped."""
+        if self._alive():
+            try:
+                send_msg(self.ctrl, message)
+                recv_msg(self.ctrl)
+            except (OSError, EOFError, wire.WireError):
+                self._stop_zygote()
+
+    def _ensure_server(self) -> None:
+        if not self._alive():
+            self._stop_zygote()
+            self._start()
 
     def _kill(self, pid: int) -> None:
         for kill in (os.killpg, os.kill):  # its own session; before setsid, just the pid
@@ -243,9 +252,7 @@ class Sandbox(LongLivedWorkers, WorkerPipes):
             self.end_session()
             if self.oracle is not None:
                 self._stop_oracle()
-        if not self._alive():
-            self._stop_zygote()
-            self._start()
+        self._ensure_server()
         request = {"probe": probe, "kwargs": kwargs, "role": role, "seed": seed}
         if not fresh:
             return (self._session_run(request, timeout) if role == "student"
